@@ -1,0 +1,1117 @@
+/* Bootstrap loader: Envoy v3 Bootstrap subset (YAML) -> config.h structs.
+ *
+ * The schema is the tables below, one rm_yaml_message_t per Envoy message, innermost first. Field
+ * names, enum numbers, defaults and bounds follow Envoy's v3 protos (api/envoy/...), so that a real
+ * Envoy bootstrap restricted to these fields loads unchanged. Where Envoy's YAML nesting differs from
+ * the C structs (endpoints flattened across localities, one filter chain folded into its listener),
+ * a YAML list is decoded "inline" into the enclosing struct.
+ *
+ * Cross-references are checked while decoding, which is why static_resources decodes clusters
+ * before listeners: a route naming a missing cluster fails at the route's own path. */
+#include "config/bootstrap.h"
+
+#include "config/yaml_decode.h"
+#include "core/mem.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+/* rm_yaml_decode_enum stores an int. */
+_Static_assert(sizeof(rm_cluster_type_t) == sizeof(int), "enum size");
+_Static_assert(sizeof(rm_lb_policy_t) == sizeof(int), "enum size");
+_Static_assert(sizeof(rm_dns_lookup_family_t) == sizeof(int), "enum size");
+_Static_assert(sizeof(rm_health_status_t) == sizeof(int), "enum size");
+_Static_assert(sizeof(rm_http_codec_type_t) == sizeof(int), "enum size");
+
+#define MAX_FILE_BYTES (64u << 20)
+
+#define TYPE_HCM                                                                                             \
+    "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
+#define TYPE_ROUTER     "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
+#define TYPE_STDOUT_LOG "type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog"
+#define TYPE_STDERR_LOG "type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StderrAccessLog"
+#define TYPE_FILE_LOG   "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog"
+
+#define NAME_HCM        "envoy.filters.network.http_connection_manager"
+#define NAME_ROUTER     "envoy.filters.http.router"
+#define NAME_STDOUT_LOG "envoy.access_loggers.stdout"
+#define NAME_STDERR_LOG "envoy.access_loggers.stderr"
+#define NAME_FILE_LOG   "envoy.access_loggers.file"
+
+/* ---- a small string set (names and domains must be unique) ---- */
+
+typedef struct {
+    const char *key;
+    size_t len;
+    size_t value;
+} strset_entry_t;
+
+typedef struct {
+    strset_entry_t *slots;
+    size_t cap, used;
+    bool nocase;
+} strset_t;
+
+static unsigned char fold(unsigned char c, bool nocase)
+{
+    return nocase && c >= 'A' && c <= 'Z' ? (unsigned char)(c + 32) : c;
+}
+
+static uint64_t strset_hash(const char *s, size_t len, bool nocase)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ fold((unsigned char)s[i], nocase)) * 1099511628211ull;
+    return h;
+}
+
+static bool strset_eq(const char *a, const char *b, size_t len, bool nocase)
+{
+    for (size_t i = 0; i < len; i++)
+        if (fold((unsigned char)a[i], nocase) != fold((unsigned char)b[i], nocase))
+            return false;
+    return true;
+}
+
+static void strset_init(strset_t *s, bool nocase)
+{
+    memset(s, 0, sizeof(*s));
+    s->nocase = nocase;
+}
+
+static void strset_free(strset_t *s)
+{
+    free(s->slots);
+    memset(s, 0, sizeof(*s));
+}
+
+static strset_entry_t *strset_find(const strset_t *s, const char *key, size_t len)
+{
+    if (s->cap == 0)
+        return NULL;
+    for (size_t i = strset_hash(key, len, s->nocase) & (s->cap - 1);; i = (i + 1) & (s->cap - 1)) {
+        strset_entry_t *e = &s->slots[i];
+        if (e->key == NULL)
+            return NULL;
+        if (e->len == len && strset_eq(e->key, key, len, s->nocase))
+            return e;
+    }
+}
+
+/* Adds key (borrowed: it must outlive the set) unless present. Returns the existing entry's value,
+ * or SIZE_MAX when key was added. */
+static size_t strset_add(strset_t *s, const char *key, size_t value)
+{
+    size_t len = strlen(key);
+    strset_entry_t *e = strset_find(s, key, len);
+    if (e != NULL)
+        return e->value;
+    if ((s->used + 1) * 2 > s->cap) {
+        strset_t grown = {NULL, s->cap ? s->cap * 2 : 16, 0, s->nocase};
+        grown.slots = rm_calloc(grown.cap, sizeof(*grown.slots));
+        for (size_t i = 0; i < s->cap; i++)
+            if (s->slots[i].key != NULL)
+                strset_add(&grown, s->slots[i].key, s->slots[i].value);
+        free(s->slots);
+        *s = grown;
+    }
+    size_t i = strset_hash(key, len, s->nocase) & (s->cap - 1);
+    while (s->slots[i].key != NULL)
+        i = (i + 1) & (s->cap - 1);
+    s->slots[i] = (strset_entry_t){key, len, value};
+    s->used++;
+    return SIZE_MAX;
+}
+
+/* ---- loader state ---- */
+
+typedef struct {
+    rm_bootstrap_config_t *b;
+    strset_t cluster_names;       /* filled once clusters are decoded; routes look names up here */
+    rm_cluster_config_t *cluster; /* the cluster being decoded */
+    uint32_t priority;            /* of the LocalityLbEndpoints being decoded */
+    uint64_t priorities_seen[3];  /* bit per priority 0..128 in the current load_assignment */
+    bool router_seen;             /* in the current http_filters */
+} loader_t;
+
+static loader_t *L(rm_yaml_decoder_t *d)
+{
+    return d->user;
+}
+
+/* Fails naming a field of the message being checked. */
+static int fail_at(rm_yaml_decoder_t *d, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int fail_at(rm_yaml_decoder_t *d, const char *key, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    rm_yaml_path_push_key(d, key);
+    return rm_yaml_fail(d, "%s", msg);
+}
+
+/* ---- enums (Envoy's names and numbers) ---- */
+
+#define ENUM(values)                                                                                         \
+    {                                                                                                        \
+        (values), RM_ARRAY_LEN(values)                                                                       \
+    }
+
+static const rm_yaml_enum_value_t protocol_values[] = {{"TCP", 0, false}, {"UDP", 1, true}};
+static const rm_yaml_enum_t protocol_enum = ENUM(protocol_values);
+
+static const rm_yaml_enum_value_t health_status_values[] = {
+    {"UNKNOWN", RM_HEALTH_STATUS_UNKNOWN, false},     {"HEALTHY", RM_HEALTH_STATUS_HEALTHY, false},
+    {"UNHEALTHY", RM_HEALTH_STATUS_UNHEALTHY, false}, {"DRAINING", RM_HEALTH_STATUS_DRAINING, false},
+    {"TIMEOUT", RM_HEALTH_STATUS_TIMEOUT, false},     {"DEGRADED", RM_HEALTH_STATUS_DEGRADED, false},
+};
+static const rm_yaml_enum_t health_status_enum = ENUM(health_status_values);
+
+static const rm_yaml_enum_value_t cluster_type_values[] = {
+    {"STATIC", RM_CLUSTER_STATIC, false},
+    {"STRICT_DNS", RM_CLUSTER_STRICT_DNS, false},
+    {"LOGICAL_DNS", RM_CLUSTER_LOGICAL_DNS, true},
+    {"EDS", RM_CLUSTER_EDS, true},
+    {"ORIGINAL_DST", 4, true},
+};
+static const rm_yaml_enum_t cluster_type_enum = ENUM(cluster_type_values);
+
+static const rm_yaml_enum_value_t lb_policy_values[] = {
+    {"ROUND_ROBIN", RM_LB_ROUND_ROBIN, false},
+    {"LEAST_REQUEST", RM_LB_LEAST_REQUEST, true},
+    {"RING_HASH", 2, true},
+    {"RANDOM", RM_LB_RANDOM, true},
+    {"MAGLEV", 5, true},
+    {"CLUSTER_PROVIDED", 6, true},
+    {"LOAD_BALANCING_POLICY_CONFIG", 7, true},
+};
+static const rm_yaml_enum_t lb_policy_enum = ENUM(lb_policy_values);
+
+static const rm_yaml_enum_value_t dns_family_values[] = {
+    {"AUTO", RM_DNS_LOOKUP_AUTO, false},       {"V4_ONLY", RM_DNS_LOOKUP_V4_ONLY, false},
+    {"V6_ONLY", RM_DNS_LOOKUP_V6_ONLY, false}, {"V4_PREFERRED", RM_DNS_LOOKUP_V4_PREFERRED, false},
+    {"ALL", RM_DNS_LOOKUP_ALL, false},
+};
+static const rm_yaml_enum_t dns_family_enum = ENUM(dns_family_values);
+
+static const rm_yaml_enum_value_t codec_values[] = {
+    {"AUTO", RM_HTTP_CODEC_AUTO, false},
+    {"HTTP1", RM_HTTP_CODEC_HTTP1, false},
+    {"HTTP2", RM_HTTP_CODEC_HTTP2, true},
+    {"HTTP3", 3, true},
+};
+static const rm_yaml_enum_t codec_enum = ENUM(codec_values);
+
+/* ---- shared rules ---- */
+
+static const rm_yaml_range_t port_range = {0, 65535};
+static const rm_yaml_range_t at_least_one = {1, UINT32_MAX};
+static const rm_yaml_range_t priority_range = {0, 128};
+static const rm_yaml_range_t headers_kb_range = {1, 8192};
+static const rm_yaml_duration_rule_t positive = {0, true};
+static const rm_yaml_duration_rule_t above_1ms = {1000000, true};
+
+/* ---- core.v3.Address ---- */
+
+static int decode_protocol(rm_yaml_decoder_t *d, yaml_node_t *n, void *obj, const rm_yaml_field_t *f)
+{
+    /* Only TCP exists for Remora, so the value is checked and not stored. */
+    int value;
+    rm_yaml_field_t tmp = {f->name, NULL, 0, &protocol_enum, 0};
+    return rm_yaml_decode_enum(d, n, &value, &tmp);
+}
+
+static bool is_ip_literal(const char *s)
+{
+    unsigned char buf[sizeof(struct in6_addr)];
+    return inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1;
+}
+
+static bool is_hostname(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s <= 0x20 || (unsigned char)*s >= 0x7f || *s == '/' || *s == ':')
+            return false;
+    return true;
+}
+
+static int check_ip_address(rm_yaml_decoder_t *d, void *obj)
+{
+    rm_socket_address_config_t *a = obj;
+    if (!is_ip_literal(a->address))
+        return fail_at(d, "address", "expected an IP address, got \"%s\"", a->address);
+    return 0;
+}
+
+static int check_endpoint_address(rm_yaml_decoder_t *d, void *obj)
+{
+    rm_socket_address_config_t *a = obj;
+    if (L(d)->cluster->type == RM_CLUSTER_STATIC && !is_ip_literal(a->address))
+        return fail_at(d, "address",
+                       "STATIC clusters need an IP address, got \"%s\" (use STRICT_DNS for names)",
+                       a->address);
+    if (L(d)->cluster->type == RM_CLUSTER_STRICT_DNS && !is_ip_literal(a->address) &&
+        !is_hostname(a->address))
+        return fail_at(d, "address", "invalid host name \"%s\"", a->address);
+    if (a->port == 0)
+        return fail_at(d, "port_value", "an upstream endpoint needs a port (1..65535)");
+    return 0;
+}
+
+static const rm_yaml_field_t socket_address_fields[] = {
+    RM_YAML_FIELD("address", rm_yaml_decode_string, rm_socket_address_config_t, address, NULL,
+                  RM_YAML_REQUIRED | RM_YAML_NONEMPTY),
+    RM_YAML_FIELD("port_value", rm_yaml_decode_uint32, rm_socket_address_config_t, port, &port_range, 0),
+    {"protocol", decode_protocol, 0, NULL, 0},
+    RM_YAML_FIELDS_END,
+};
+static const char socket_address_unsupported[] =
+    "named_port resolver_name ipv4_compat network_namespace_filepath";
+/* Listeners and admin bind to an IP literal (port 0: ephemeral); endpoints depend on cluster type. */
+static const rm_yaml_message_t listen_socket_address = {"SocketAddress", socket_address_fields,
+                                                        socket_address_unsupported, NULL, check_ip_address};
+static const rm_yaml_message_t endpoint_socket_address = {
+    "SocketAddress", socket_address_fields, socket_address_unsupported, NULL, check_endpoint_address};
+
+static const char address_unsupported[] = "pipe envoy_internal_address";
+static const rm_yaml_field_t listen_address_fields[] = {
+    {"socket_address", rm_yaml_decode_submessage, 0, &listen_socket_address, RM_YAML_REQUIRED},
+    RM_YAML_FIELDS_END,
+};
+static const rm_yaml_message_t listen_address = {"Address", listen_address_fields, address_unsupported, NULL,
+                                                 NULL};
+static const rm_yaml_field_t endpoint_address_fields[] = {
+    {"socket_address", rm_yaml_decode_submessage, 0, &endpoint_socket_address, RM_YAML_REQUIRED},
+    RM_YAML_FIELDS_END,
+};
+static const rm_yaml_message_t endpoint_address = {"Address", endpoint_address_fields, address_unsupported,
+                                                   NULL, NULL};
+
+/* ---- endpoint.v3 (into rm_cluster_config_t / rm_endpoint_config_t) ---- */
+
+static const rm_yaml_field_t endpoint_fields[] = {
+    RM_YAML_FIELD("address", rm_yaml_decode_submessage, rm_endpoint_config_t, address, &endpoint_address,
+                  RM_YAML_REQUIRED),
+    RM_YAML_FIELDS_END,
+};
+static const char endpoint_unsupported[] = "health_check_config hostname additional_addresses";
+static const rm_yaml_message_t endpoint_message = {"Endpoint", endpoint_fields, endpoint_unsupported, NULL,
+                                                   NULL};
+
+static void lb_endpoint_init(rm_yaml_decoder_t *d, void *obj)
+{
+    rm_endpoint_config_t *e = obj;
+    e->weight = 1;
+    e->priority = L(d)->priority;
+}
+
+static const rm_yaml_field_t lb_endpoint_fields[] = {
+    {"endpoint", rm_yaml_decode_submessage, 0, &endpoint_message, RM_YAML_REQUIRED},
+    RM_YAML_FIELD("health_status", rm_yaml_decode_enum, rm_endpoint_config_t, health_status,
+                  &health_status_enum, 0),
+    RM_YAML_FIELD("load_balancing_weight", rm_yaml_decode_uint32, rm_endpoint_config_t, weight, &at_least_one,
+                  0),
+    RM_YAML_FIELDS_END,
+};
+static const char lb_endpoint_unsupported[] = "metadata endpoint_name";
+static const rm_yaml_message_t lb_endpoint_message = {"LbEndpoint", lb_endpoint_fields,
+                                                      lb_endpoint_unsupported, lb_endpoint_init, NULL};
+
+static int decode_priority(rm_yaml_decoder_t *d, yaml_node_t *n, void *obj, const rm_yaml_field_t *f)
+{
+    uint32_t p;
+    rm_yaml_field_t tmp = {f->name, NULL, 0, &priority_range, 0};
+    if (rm_yaml_decode_uint32(d, n, &p, &tmp) != 0)
+        return -1;
+    L(d)->priority = p;
+    return 0;
+}
+
+static void locality_init(rm_yaml_decoder_t *d, void *obj)
+{
+    L(d)->priority = 0;
+}
+
+static int locality_check(rm_yaml_decoder_t *d, void *obj)
+{
+    uint32_t p = L(d)->priority;
+    L(d)->priorities_seen[p / 64] |= 1ull << (p % 64);
+    return 0;
+}
+
+static const rm_yaml_seq_t lb_endpoints_seq = {
+    rm_yaml_decode_submessage,
+    &lb_endpoint_message,
+    sizeof(rm_endpoint_config_t),
+    offsetof(rm_cluster_config_t, num_endpoints),
+    0,
+    0,
+    NULL,
+    NULL,
+    0,
+};
+/* Decoded into the cluster: its endpoints are appended to the cluster's flat list. priority comes
+ * first so each LbEndpoint's init can stamp it. */
+static const rm_yaml_field_t locality_fields[] = {
+    {"priority", decode_priority, 0, NULL, 0},
+    RM_YAML_FIELD("lb_endpoints", rm_yaml_decode_seq, rm_cluster_config_t, endpoints, &lb_endpoints_seq, 0),
+    RM_YAML_FIELDS_END,
+};
+static const char locality_unsupported[] =
+    "locality load_balancing_weight proximity load_balancer_endpoints leds_cluster_locality_config "
+    "metadata";
+static const rm_yaml_message_t locality_message = {"LocalityLbEndpoints", locality_fields,
+                                                   locality_unsupported, locality_init, locality_check};
+
+static const rm_yaml_field_t policy_fields[] = {
+    RM_YAML_FIELD("overprovisioning_factor", rm_yaml_decode_uint32, rm_cluster_config_t,
+                  overprovisioning_factor, &at_least_one, 0),
+    RM_YAML_FIELDS_END,
+};
+static const char policy_unsupported[] = "drop_overloads endpoint_stale_after weighted_priority_health";
+static const rm_yaml_message_t policy_message = {"ClusterLoadAssignment.Policy", policy_fields,
+                                                 policy_unsupported, NULL, NULL};
+
+static void load_assignment_init(rm_yaml_decoder_t *d, void *obj)
+{
+    memset(L(d)->priorities_seen, 0, sizeof(L(d)->priorities_seen));
+}
+
+/* Envoy's priority levels must run from 0 without gaps (failover walks them in order). */
+static int load_assignment_check(rm_yaml_decoder_t *d, void *obj)
+{
+    const uint64_t *seen = L(d)->priorities_seen;
+    bool gap = false;
+    for (unsigned p = 0; p <= 128; p++) {
+        bool used = seen[p / 64] & (1ull << (p % 64));
+        if (!used) {
+            gap = true;
+            continue;
+        }
+        if (gap) {
+            rm_yaml_path_push_key(d, "endpoints");
+            return rm_yaml_fail(d, "priorities must be contiguous from 0: priority %u is used but not %u", p,
+                                p - 1);
+        }
+    }
+    return 0;
+}
+
+static const rm_yaml_seq_t localities_seq = {
+    rm_yaml_decode_submessage, &locality_message, 0, 0, 0, 0, NULL, NULL, 0};
+static const rm_yaml_field_t load_assignment_fields[] = {
+    {"cluster_name", rm_yaml_check_string, 0, NULL, RM_YAML_REQUIRED | RM_YAML_NONEMPTY},
+    {"endpoints", rm_yaml_decode_seq, 0, &localities_seq, 0},
+    {"policy", rm_yaml_decode_submessage, 0, &policy_message, 0},
+    RM_YAML_FIELDS_END,
+};
+static const char load_assignment_unsupported[] = "named_endpoints";
+static const rm_yaml_message_t load_assignment_message = {"ClusterLoadAssignment", load_assignment_fields,
+                                                          load_assignment_unsupported, load_assignment_init,
+                                                          load_assignment_check};
+
+/* ---- cluster.v3.Cluster ---- */
+
+static void cluster_init(rm_yaml_decoder_t *d, void *obj)
+{
+    rm_cluster_config_t *c = obj;
+    L(d)->cluster = c;
+    c->type = RM_CLUSTER_STATIC;
+    c->connect_timeout_ms = 5000;
+    c->lb_policy = RM_LB_ROUND_ROBIN;
+    c->dns_refresh_rate_ms = 5000;
+    c->dns_lookup_family = RM_DNS_LOOKUP_AUTO;
+    c->overprovisioning_factor = 140;
+    c->per_connection_buffer_limit_bytes = 1u << 20;
+}
+
+/* type comes before load_assignment: endpoint addresses are checked against it. */
+static const rm_yaml_field_t cluster_fields[] = {
+    RM_YAML_FIELD("name", rm_yaml_decode_string, rm_cluster_config_t, name, NULL,
+                  RM_YAML_REQUIRED | RM_YAML_NONEMPTY),
+    RM_YAML_FIELD("type", rm_yaml_decode_enum, rm_cluster_config_t, type, &cluster_type_enum, 0),
+    RM_YAML_FIELD("connect_timeout", rm_yaml_decode_duration_ms, rm_cluster_config_t, connect_timeout_ms,
+                  &positive, 0),
+    RM_YAML_FIELD("lb_policy", rm_yaml_decode_enum, rm_cluster_config_t, lb_policy, &lb_policy_enum, 0),
+    RM_YAML_FIELD("dns_refresh_rate", rm_yaml_decode_duration_ms, rm_cluster_config_t, dns_refresh_rate_ms,
+                  &above_1ms, 0),
+    RM_YAML_FIELD("dns_lookup_family", rm_yaml_decode_enum, rm_cluster_config_t, dns_lookup_family,
+                  &dns_family_enum, 0),
+    RM_YAML_FIELD("per_connection_buffer_limit_bytes", rm_yaml_decode_uint32, rm_cluster_config_t,
+                  per_connection_buffer_limit_bytes, NULL, 0),
+    {"load_assignment", rm_yaml_decode_submessage, 0, &load_assignment_message, 0},
+    RM_YAML_FIELDS_END,
+};
+static const char cluster_unsupported[] =
+    "transport_socket_matches alt_stat_name cluster_type eds_cluster_config health_checks "
+    "max_requests_per_connection circuit_breakers upstream_http_protocol_options "
+    "common_http_protocol_options http_protocol_options http2_protocol_options "
+    "typed_extension_protocol_options dns_failure_refresh_rate respect_dns_ttl dns_resolvers "
+    "use_tcp_for_dns_lookups dns_resolution_config typed_dns_resolver_config wait_for_warm_on_init "
+    "outlier_detection cleanup_interval upstream_bind_config lb_subset_config ring_hash_lb_config "
+    "maglev_lb_config original_dst_lb_config least_request_lb_config round_robin_lb_config "
+    "common_lb_config transport_socket metadata protocol_selection upstream_connection_options "
+    "close_connections_on_host_health_failure ignore_health_on_host_removal filters "
+    "load_balancing_policy lrs_server track_timeout_budgets upstream_config track_cluster_stats "
+    "preconnect_policy connection_pool_per_downstream_connection";
+static const rm_yaml_message_t cluster_message = {"Cluster", cluster_fields, cluster_unsupported,
+                                                  cluster_init, NULL};
+
+/* ---- route.v3 ---- */
+
+static int decode_match(rm_yaml_decoder_t *d, yaml_node_t *n, void *obj, rm_route_match_kind_t kind)
+{
+    rm_route_config_t *r = obj;
+    if (r->match_value != NULL)
+        return rm_yaml_fail(d, "only one of prefix, path may be set");
+    rm_yaml_field_t tmp = {NULL, NULL, offsetof(rm_route_config_t, match_value), NULL, 0};
+    if (rm_yaml_decode_string(d, n, obj, &tmp) != 0)
+        return -1;
+    r->match_kind = kind;
+    return 0;
+}
+
+static int decode_prefix(rm_yaml_decoder_t *d, yaml_node_t *n, void *obj, const rm_yaml_field_t *f)
+{
+    return decode_match(d, n, obj, RM_ROUTE_MATCH_PREFIX);
+}
+
+static int decode_path(rm_yaml_decoder_t *d, yaml_node_t *n, void *obj, const rm_yaml_field_t *f)
+{
+    return decode_match(d, n, obj, RM_ROUTE_MATCH_PATH);
+}
+
+static int route_match_check(rm_yaml_decoder_t *d, void *obj)
+{
+    if (((rm_route_config_t *)obj)->match_value == NULL)
+        return rm_yaml_fail(d, "one of prefix, path is required");
+    return 0;
+}
+
+static const rm_yaml_field_t route_match_fields[] = {
+    {"prefix", decode_prefix, 0, NULL, 0},
+    {"path", decode_path, 0, NULL, 0},
+    RM_YAML_FIELDS_END,
+};
+static const char route_match_unsupported[] =
+    "safe_regex connect_matcher path_separated_prefix path_match_policy case_sensitive "
+    "runtime_fraction headers query_parameters grpc tls_context dynamic_metadata filter_state "
+    "cel_matcher";
+static const rm_yaml_message_t route_match_message = {"RouteMatch", route_match_fields,
+                                                      route_match_unsupported, NULL, route_match_check};
+
+static int decode_route_cluster(rm_yaml_decoder_t *d, yaml_node_t *n, void *obj, const rm_yaml_field_t *f)
+{
+    if (rm_yaml_decode_string(d, n, obj, f) != 0)
+        return -1;
+    const char *name = ((rm_route_config_t *)obj)->cluster;
+    /* Envoy validates static route tables against the static clusters at load time. */
+    if (strset_find(&L(d)->cluster_names, name, strlen(name)) == NULL)
+        return rm_yaml_fail(d, "unknown cluster \"%s\" (not defined in static_resources.clusters)", name);
+    return 0;
+}
+
+static const rm_yaml_field_t route_action_fields[] = {
+    RM_YAML_FIELD("cluster", decode_route_cluster, rm_route_config_t, cluster, NULL,
+                  RM_YAML_REQUIRED | RM_YAML_NONEMPTY),
+    RM_YAML_FIELD("timeout", rm_yaml_decode_duration_ms, rm_route_config_t, timeout_ms, NULL, 0),
+    RM_YAML_FIELDS_END,
+};
+static const char route_action_unsupported[] =
+    "cluster_header weighted_clusters cluster_specifier_plugin inline_cluster_specifier_plugin "
+    "cluster_not_found_response_code metadata_match prefix_rewrite regex_rewrite path_rewrite_policy "
+    "host_rewrite_literal auto_host_rewrite host_rewrite_header host_rewrite_path_regex "
+    "append_x_forwarded_host idle_timeout early_data_policy retry_policy retry_policy_typed_config "
+    "request_mirror_policies priority rate_limits include_vh_rate_limits hash_policy cors "
+    "max_grpc_timeout grpc_timeout_offset upgrade_configs internal_redirect_policy "
+    "internal_redirect_action max_internal_redirects hedge_policy max_stream_duration";
+static const rm_yaml_message_t route_action_message = {"RouteAction", route_action_fields,
+                                                       route_action_unsupported, NULL, NULL};
+
+static void route_init(rm_yaml_decoder_t *d, void *obj)
+{
+    ((rm_route_config_t *)obj)->timeout_ms = 15000;
+}
+
+/* route.name only labels the route in Envoy's stats and debug output; it is accepted and dropped. */
+static const rm_yaml_field_t route_fields[] = {
+    {"name", rm_yaml_check_string, 0, NULL, 0},
+    {"match", rm_yaml_decode_submessage, 0, &route_match_message, RM_YAML_REQUIRED},
+    {"route", rm_yaml_decode_submessage, 0, &route_action_message, RM_YAML_REQUIRED},
+    RM_YAML_FIELDS_END,
+};
+static const char route_unsupported[] =
+    "redirect direct_response filter_action non_forwarding_action metadata decorator "
+    "typed_per_filter_config request_headers_to_add request_headers_to_remove response_headers_to_add "
+    "response_headers_to_remove tracing per_request_buffer_limit_bytes stat_prefix";
+static const rm_yaml_message_t route_message = {"Route", route_fields, route_unsupported, route_init, NULL};
+
+/* Envoy's domain forms: exact, "*", or one wildcard at the very start or very end. */
+static int decode_domain(rm_yaml_decoder_t *d, yaml_node_t *n, void *obj, const rm_yaml_field_t *f)
+{
+    if (rm_yaml_decode_string(d, n, obj, f) != 0)
+        return -1;
+    const char *dom = *(char **)obj;
+    size_t len = strlen(dom);
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)dom[i];
+        if (c <= 0x20 || c >= 0x7f)
+            return rm_yaml_fail(d, "invalid domain \"%s\": spaces and control characters are not allowed",
+                                dom);
+        if (c == '*' && len > 1 && !((i == 0 && dom[len - 1] != '*') || (i == len - 1 && dom[0] != '*')))
+            return rm_yaml_fail(
+                d, "invalid domain \"%s\": a wildcard may only be the first or the last character", dom);
+    }
+    return 0;
+}
+
+static const rm_yaml_seq_t domains_seq = {
+    decode_domain, NULL, sizeof(char *),  offsetof(rm_virtual_host_config_t, num_domains), 1, 0,
+    NULL,          NULL, RM_YAML_NONEMPTY};
+static const rm_yaml_seq_t routes_seq = {rm_yaml_decode_submessage,
+                                         &route_message,
+                                         sizeof(rm_route_config_t),
+                                         offsetof(rm_virtual_host_config_t, num_routes),
+                                         0,
+                                         0,
+                                         NULL,
+                                         NULL,
+                                         0};
+static const rm_yaml_field_t virtual_host_fields[] = {
+    RM_YAML_FIELD("name", rm_yaml_decode_string, rm_virtual_host_config_t, name, NULL,
+                  RM_YAML_REQUIRED | RM_YAML_NONEMPTY),
+    RM_YAML_FIELD("domains", rm_yaml_decode_seq, rm_virtual_host_config_t, domains, &domains_seq,
+                  RM_YAML_REQUIRED),
+    RM_YAML_FIELD("routes", rm_yaml_decode_seq, rm_virtual_host_config_t, routes, &routes_seq, 0),
+    RM_YAML_FIELDS_END,
+};
+static const char virtual_host_unsupported[] =
+    "require_tls virtual_clusters rate_limits request_headers_to_add request_headers_to_remove "
+    "response_headers_to_add response_headers_to_remove cors typed_per_filter_config "
+    "include_request_attempt_count include_attempt_count_in_response retry_policy "
+    "retry_policy_typed_config hedge_policy per_request_buffer_limit_bytes request_mirror_policies "
+    "metadata matcher";
+static const rm_yaml_message_t virtual_host_message = {"VirtualHost", virtual_host_fields,
+                                                       virtual_host_unsupported, NULL, NULL};
+
+/* Domains are unique across the table, compared case-insensitively as hosts are (Envoy rejects
+ * duplicates too; otherwise which virtual host wins would be an accident of order). */
+static int route_table_check(rm_yaml_decoder_t *d, void *obj)
+{
+    rm_route_table_config_t *t = obj;
+    strset_t seen;
+    strset_init(&seen, true);
+    int rc = 0;
+    for (size_t i = 0; i < t->num_virtual_hosts && rc == 0; i++) {
+        const rm_virtual_host_config_t *vh = &t->virtual_hosts[i];
+        for (size_t j = 0; j < vh->num_domains && rc == 0; j++) {
+            size_t prev = strset_add(&seen, vh->domains[j], i);
+            if (prev == SIZE_MAX)
+                continue;
+            rm_yaml_path_push_key(d, "virtual_hosts");
+            rm_yaml_path_push_index(d, i);
+            rm_yaml_path_push_key(d, "domains");
+            rm_yaml_path_push_index(d, j);
+            if (strcmp(vh->domains[j], "*") == 0)
+                rc = rm_yaml_fail(
+                    d, "only one virtual host may use the \"*\" domain (virtual_hosts[%zu] does)", prev);
+            else if (prev == i)
+                rc = rm_yaml_fail(d, "duplicate domain \"%s\" in the same virtual host", vh->domains[j]);
+            else
+                rc = rm_yaml_fail(d, "duplicate domain \"%s\" (also in virtual_hosts[%zu])", vh->domains[j],
+                                  prev);
+        }
+    }
+    strset_free(&seen);
+    return rc;
+}
+
+static const rm_yaml_seq_t virtual_hosts_seq = {rm_yaml_decode_submessage,
+                                                &virtual_host_message,
+                                                sizeof(rm_virtual_host_config_t),
+                                                offsetof(rm_route_table_config_t, num_virtual_hosts),
+                                                0,
+                                                0,
+                                                NULL,
+                                                NULL,
+                                                0};
+static const rm_yaml_field_t route_table_fields[] = {
+    RM_YAML_FIELD("name", rm_yaml_decode_string, rm_route_table_config_t, name, NULL, 0),
+    RM_YAML_FIELD("virtual_hosts", rm_yaml_decode_seq, rm_route_table_config_t, virtual_hosts,
+                  &virtual_hosts_seq, 0),
+    RM_YAML_FIELDS_END,
+};
+static const char route_table_unsupported[] =
+    "vhds internal_only_headers response_headers_to_add response_headers_to_remove "
+    "request_headers_to_add request_headers_to_remove most_specific_header_mutations_wins "
+    "validate_clusters max_direct_response_body_size_bytes cluster_specifier_plugins "
+    "request_mirror_policies ignore_port_in_host_matching ignore_path_parameters_in_path_matching "
+    "typed_per_filter_config metadata";
+static const rm_yaml_message_t route_table_message = {"RouteConfiguration", route_table_fields,
+                                                      route_table_unsupported, NULL, route_table_check};
+
+/* ---- HTTP filters: only the router ---- */
+
+static const rm_yaml_field_t router_fields[] = {
+    {"@type", rm_yaml_decode_type_url, 0, TYPE_ROUTER, RM_YAML_REQUIRED},
+    RM_YAML_FIELDS_END,
+};
+static const char router_unsupported[] =
+    "dynamic_stats start_child_span upstream_log upstream_log_options suppress_envoy_headers "
+    "strict_check_headers respect_expected_rq_timeout suppress_grpc_request_failure_code_stats "
+    "upstream_http_filters";
+static const rm_yaml_message_t router_message = {"Router", router_fields, router_unsupported, NULL, NULL};
+
+static int decode_http_filter_name(rm_yaml_decoder_t *d, yaml_node_t *n, void *obj, const rm_yaml_field_t *f)
+{
+    char buf[64];
+    if (rm_yaml_check_string(d, n, obj, f) != 0)
+        return -1;
+    if (strcmp((const char *)n->data.scalar.value, NAME_ROUTER) != 0)
+        return rm_yaml_fail(d, "HTTP filter %s is not supported (only " NAME_ROUTER ")",
+                            rm_yaml_kind(n, buf, sizeof(buf)));
+    if (L(d)->router_seen)
+        return rm_yaml_fail(d, NAME_ROUTER " is listed more than once");
+    L(d)->router_seen = true;
+    return 0;
+}
+
+static const rm_yaml_field_t http_filter_fields[] = {
+    {"name", decode_http_filter_name, 0, NULL, RM_YAML_REQUIRED},
+    {"typed_config", rm_yaml_decode_submessage, 0, &router_message, 0},
+    RM_YAML_FIELDS_END,
+};
+static const char http_filter_unsupported[] = "config_discovery is_optional disabled";
+static const rm_yaml_message_t http_filter_message = {"HttpFilter", http_filter_fields,
+                                                      http_filter_unsupported, NULL, NULL};
+
+/* ---- access loggers ---- */
+
+static const rm_yaml_field_t stdout_log_fields[] = {
+    {"@type", rm_yaml_decode_type_url, 0, TYPE_STDOUT_LOG, RM_YAML_REQUIRED},
+    RM_YAML_FIELDS_END,
+};
+static const rm_yaml_field_t stderr_log_fields[] = {
+    {"@type", rm_yaml_decode_type_url, 0, TYPE_STDERR_LOG, RM_YAML_REQUIRED},
+    RM_YAML_FIELDS_END,
+};
+static const rm_yaml_field_t file_log_fields[] = {
+    {"@type", rm_yaml_decode_type_url, 0, TYPE_FILE_LOG, RM_YAML_REQUIRED},
+    RM_YAML_FIELD("path", rm_yaml_decode_string, rm_access_log_config_t, path, NULL,
+                  RM_YAML_REQUIRED | RM_YAML_NONEMPTY),
+    RM_YAML_FIELDS_END,
+};
+static const char stream_log_unsupported[] = "log_format";
+static const char file_log_unsupported[] = "format json_format typed_json_format log_format";
+static const rm_yaml_message_t access_log_configs[] = {
+    [RM_ACCESS_LOG_STDOUT] = {"StdoutAccessLog", stdout_log_fields, stream_log_unsupported, NULL, NULL},
+    [RM_ACCESS_LOG_STDERR] = {"StderrAccessLog", stderr_log_fields, stream_log_unsupported, NULL, NULL},
+    [RM_ACCESS_LOG_FILE] = {"FileAccessLog", file_log_fields, file_log_unsupported, NULL, NULL},
+};
+static const char *const access_log_names[] = {
+    [RM_ACCESS_LOG_STDOUT] = NAME_STDOUT_LOG,
+    [RM_ACCESS_LOG_STDERR] = NAME_STDERR_LOG,
+    [RM_ACCESS_LOG_FILE] = NAME_FILE_LOG,
+};
+
+static int decode_access_log_name(rm_yaml_decoder_t *d, yaml_node_t *n, void *obj, const rm_yaml_field_t *f)
+{
+    char buf[64];
+    if (rm_yaml_check_string(d, n, obj, f) != 0)
+        return -1;
+    for (size_t k = 0; k < RM_ARRAY_LEN(access_log_names); k++) {
+        if (strcmp((const char *)n->data.scalar.value, access_log_names[k]) == 0) {
+            ((rm_access_log_config_t *)obj)->kind = (rm_access_log_kind_t)k;
+            return 0;
+        }
+    }
+    return rm_yaml_fail(d,
+                        "access logger %s is not supported (supported: " NAME_STDOUT_LOG ", " NAME_STDERR_LOG
+                        ", " NAME_FILE_LOG ")",
+                        rm_yaml_kind(n, buf, sizeof(buf)));
+}
+
+/* name is decoded first (table order) and selects the typed_config schema. */
+static int decode_access_log_config(rm_yaml_decoder_t *d, yaml_node_t *n, void *obj, const rm_yaml_field_t *f)
+{
+    rm_access_log_config_t *a = obj;
+    return rm_yaml_decode_message(d, n, &access_log_configs[a->kind], obj);
+}
+
+static int access_log_check(rm_yaml_decoder_t *d, void *obj)
+{
+    rm_access_log_config_t *a = obj;
+    if (a->kind == RM_ACCESS_LOG_FILE && a->path == NULL)
+        return fail_at(d, "typed_config", NAME_FILE_LOG " needs a typed_config with a path");
+    return 0;
+}
+
+static const rm_yaml_field_t access_log_fields[] = {
+    {"name", decode_access_log_name, 0, NULL, RM_YAML_REQUIRED},
+    {"typed_config", decode_access_log_config, 0, NULL, 0},
+    RM_YAML_FIELDS_END,
+};
+static const char access_log_unsupported[] = "filter";
+static const rm_yaml_message_t access_log_message = {"AccessLog", access_log_fields, access_log_unsupported,
+                                                     NULL, access_log_check};
+
+/* ---- HttpConnectionManager ---- */
+
+static const rm_yaml_field_t http_protocol_options_fields[] = {
+    RM_YAML_FIELD("idle_timeout", rm_yaml_decode_duration_ms, rm_http_connection_manager_config_t,
+                  idle_timeout_ms, NULL, 0),
+    RM_YAML_FIELD("max_headers_count", rm_yaml_decode_uint32, rm_http_connection_manager_config_t,
+                  max_headers_count, &at_least_one, 0),
+    RM_YAML_FIELDS_END,
+};
+static const char http_protocol_options_unsupported[] =
+    "max_connection_duration max_stream_duration headers_with_underscores_action "
+    "max_requests_per_connection max_response_headers_kb";
+static const rm_yaml_message_t http_protocol_options_message = {
+    "HttpProtocolOptions", http_protocol_options_fields, http_protocol_options_unsupported, NULL, NULL};
+
+static void hcm_init(rm_yaml_decoder_t *d, void *obj)
+{
+    rm_http_connection_manager_config_t *h = obj;
+    L(d)->router_seen = false;
+    h->codec_type = RM_HTTP_CODEC_AUTO;
+    h->idle_timeout_ms = 3600000;
+    /* Envoy leaves request_headers_timeout disabled; a sidecar facing arbitrary clients is better off
+     * with a bound on slow-header (slowloris) connections, so Remora defaults to 10s. */
+    h->request_headers_timeout_ms = 10000;
+    h->stream_idle_timeout_ms = 300000;
+    h->drain_timeout_ms = 5000;
+    h->max_request_headers_kb = 60;
+    h->max_headers_count = 100;
+    h->max_request_line_bytes = 16384;
+    h->generate_request_id = true;
+    h->use_remote_address = false;
+}
+
+static int hcm_check(rm_yaml_decoder_t *d, void *obj)
+{
+    if (!L(d)->router_seen)
+        return fail_at(d, "http_filters", "must contain " NAME_ROUTER);
+    return 0;
+}
+
+static const rm_yaml_seq_t http_filters_seq = {
+    rm_yaml_decode_submessage, &http_filter_message, 0, 0, 0, 0, NULL, NULL, 0};
+static const rm_yaml_seq_t access_logs_seq = {rm_yaml_decode_submessage,
+                                              &access_log_message,
+                                              sizeof(rm_access_log_config_t),
+                                              offsetof(rm_http_connection_manager_config_t, num_access_logs),
+                                              0,
+                                              0,
+                                              NULL,
+                                              NULL,
+                                              0};
+#define HCM_FIELD(name, fn, member, arg, flags)                                                              \
+    RM_YAML_FIELD(name, fn, rm_http_connection_manager_config_t, member, arg, flags)
+static const rm_yaml_field_t hcm_fields[] = {
+    {"@type", rm_yaml_decode_type_url, 0, TYPE_HCM, RM_YAML_REQUIRED},
+    HCM_FIELD("stat_prefix", rm_yaml_decode_string, stat_prefix, NULL, RM_YAML_REQUIRED | RM_YAML_NONEMPTY),
+    HCM_FIELD("codec_type", rm_yaml_decode_enum, codec_type, &codec_enum, 0),
+    HCM_FIELD("route_config", rm_yaml_decode_submessage, route_config, &route_table_message,
+              RM_YAML_REQUIRED),
+    {"http_filters", rm_yaml_decode_seq, 0, &http_filters_seq, 0},
+    {"common_http_protocol_options", rm_yaml_decode_submessage, 0, &http_protocol_options_message, 0},
+    HCM_FIELD("request_headers_timeout", rm_yaml_decode_duration_ms, request_headers_timeout_ms, NULL, 0),
+    HCM_FIELD("stream_idle_timeout", rm_yaml_decode_duration_ms, stream_idle_timeout_ms, NULL, 0),
+    HCM_FIELD("drain_timeout", rm_yaml_decode_duration_ms, drain_timeout_ms, NULL, 0),
+    HCM_FIELD("max_request_headers_kb", rm_yaml_decode_uint32, max_request_headers_kb, &headers_kb_range, 0),
+    HCM_FIELD("generate_request_id", rm_yaml_decode_bool, generate_request_id, NULL, 0),
+    HCM_FIELD("use_remote_address", rm_yaml_decode_bool, use_remote_address, NULL, 0),
+    HCM_FIELD("access_log", rm_yaml_decode_seq, access_logs, &access_logs_seq, 0),
+    RM_YAML_FIELDS_END,
+};
+static const char hcm_unsupported[] =
+    "rds scoped_routes add_user_agent tracing http_protocol_options http2_protocol_options "
+    "http3_protocol_options server_name server_header_transformation scheme_header_transformation "
+    "stream_flush_timeout request_timeout delayed_close_timeout access_log_flush_interval "
+    "flush_access_log_on_new_request access_log_options xff_num_trusted_hops "
+    "original_ip_detection_extensions early_header_mutation_extensions internal_address_config "
+    "skip_xff_append via preserve_external_request_id always_set_request_id_in_response "
+    "forward_client_cert_details set_current_client_cert_details proxy_100_continue "
+    "represent_ipv4_remote_address_as_ipv4_mapped_ipv6 upgrade_configs normalize_path merge_slashes "
+    "path_with_escaped_slashes_action request_id_extension local_reply_config "
+    "strip_matching_host_port strip_any_host_port stream_error_on_invalid_http_message "
+    "strip_trailing_host_dot proxy_status_config typed_header_validation_config "
+    "append_x_forwarded_port append_local_overload add_proxy_protocol_connection_state "
+    "http1_safe_max_connection_duration drain_timeout_jitter forward_client_cert_matcher";
+static const rm_yaml_message_t hcm_message = {"HttpConnectionManager", hcm_fields, hcm_unsupported, hcm_init,
+                                              hcm_check};
+
+/* ---- listener.v3 (into rm_listener_config_t) ---- */
+
+static int decode_network_filter_name(rm_yaml_decoder_t *d, yaml_node_t *n, void *obj,
+                                      const rm_yaml_field_t *f)
+{
+    char buf[64];
+    if (rm_yaml_check_string(d, n, obj, f) != 0)
+        return -1;
+    if (strcmp((const char *)n->data.scalar.value, NAME_HCM) != 0)
+        return rm_yaml_fail(d, "network filter %s is not supported (only " NAME_HCM ")",
+                            rm_yaml_kind(n, buf, sizeof(buf)));
+    return 0;
+}
+
+static const rm_yaml_field_t network_filter_fields[] = {
+    {"name", decode_network_filter_name, 0, NULL, RM_YAML_REQUIRED},
+    RM_YAML_FIELD("typed_config", rm_yaml_decode_submessage, rm_listener_config_t, hcm, &hcm_message,
+                  RM_YAML_REQUIRED),
+    RM_YAML_FIELDS_END,
+};
+static const char network_filter_unsupported[] = "config_discovery";
+static const rm_yaml_message_t network_filter_message = {"Filter", network_filter_fields,
+                                                         network_filter_unsupported, NULL, NULL};
+
+static const rm_yaml_seq_t network_filters_seq = {
+    rm_yaml_decode_submessage,
+    &network_filter_message,
+    0,
+    0,
+    1,
+    1,
+    "must contain " NAME_HCM,
+    "only one network filter (" NAME_HCM ") is supported for now",
+    0,
+};
+/* FilterChain.name only labels the chain; accepted and dropped. */
+static const rm_yaml_field_t filter_chain_fields[] = {
+    {"filters", rm_yaml_decode_seq, 0, &network_filters_seq, RM_YAML_REQUIRED},
+    {"name", rm_yaml_check_string, 0, NULL, 0},
+    RM_YAML_FIELDS_END,
+};
+static const char filter_chain_unsupported[] =
+    "filter_chain_match use_proxy_proto metadata transport_socket transport_socket_connect_timeout "
+    "on_demand_configuration";
+static const rm_yaml_message_t filter_chain_message = {"FilterChain", filter_chain_fields,
+                                                       filter_chain_unsupported, NULL, NULL};
+
+static void listener_init(rm_yaml_decoder_t *d, void *obj)
+{
+    ((rm_listener_config_t *)obj)->per_connection_buffer_limit_bytes = 1u << 20;
+}
+
+static const rm_yaml_seq_t filter_chains_seq = {
+    rm_yaml_decode_submessage,
+    &filter_chain_message,
+    0,
+    0,
+    1,
+    1,
+    NULL,
+    "exactly one filter chain is supported for now",
+    0,
+};
+static const rm_yaml_field_t listener_fields[] = {
+    RM_YAML_FIELD("name", rm_yaml_decode_string, rm_listener_config_t, name, NULL,
+                  RM_YAML_REQUIRED | RM_YAML_NONEMPTY),
+    RM_YAML_FIELD("address", rm_yaml_decode_submessage, rm_listener_config_t, address, &listen_address,
+                  RM_YAML_REQUIRED),
+    {"filter_chains", rm_yaml_decode_seq, 0, &filter_chains_seq, RM_YAML_REQUIRED},
+    RM_YAML_FIELD("per_connection_buffer_limit_bytes", rm_yaml_decode_uint32, rm_listener_config_t,
+                  per_connection_buffer_limit_bytes, NULL, 0),
+    RM_YAML_FIELDS_END,
+};
+static const char listener_unsupported[] =
+    "stat_prefix additional_addresses filter_chain_matcher use_original_dst default_filter_chain "
+    "metadata deprecated_v1 drain_type listener_filters listener_filters_timeout "
+    "continue_on_listener_filters_timeout transparent freebind socket_options "
+    "tcp_fast_open_queue_length traffic_direction udp_listener_config api_listener "
+    "connection_balance_config reuse_port enable_reuse_port access_log tcp_backlog_size "
+    "max_connections_to_accept_per_socket_event bind_to_port internal_listener enable_mptcp "
+    "ignore_global_conn_limit listener_specifier fcds_config";
+static const rm_yaml_message_t listener_message = {"Listener", listener_fields, listener_unsupported,
+                                                   listener_init, NULL};
+
+/* ---- static_resources ---- */
+
+static const rm_yaml_seq_t clusters_seq = {rm_yaml_decode_submessage,
+                                           &cluster_message,
+                                           sizeof(rm_cluster_config_t),
+                                           offsetof(rm_bootstrap_config_t, num_clusters),
+                                           0,
+                                           0,
+                                           NULL,
+                                           NULL,
+                                           0};
+static const rm_yaml_seq_t listeners_seq = {rm_yaml_decode_submessage,
+                                            &listener_message,
+                                            sizeof(rm_listener_config_t),
+                                            offsetof(rm_bootstrap_config_t, num_listeners),
+                                            0,
+                                            0,
+                                            NULL,
+                                            NULL,
+                                            0};
+
+/* Decodes the clusters, then indexes their names (unique, as Envoy requires) for the routes. */
+static int decode_clusters(rm_yaml_decoder_t *d, yaml_node_t *n, void *obj, const rm_yaml_field_t *f)
+{
+    if (rm_yaml_decode_seq(d, n, obj, f) != 0)
+        return -1;
+    const rm_bootstrap_config_t *b = obj;
+    for (size_t i = 0; i < b->num_clusters; i++) {
+        size_t prev = strset_add(&L(d)->cluster_names, b->clusters[i].name, i);
+        if (prev != SIZE_MAX) {
+            rm_yaml_path_push_index(d, i);
+            rm_yaml_path_push_key(d, "name");
+            return rm_yaml_fail(d, "duplicate cluster name \"%s\" (also clusters[%zu])", b->clusters[i].name,
+                                prev);
+        }
+    }
+    return 0;
+}
+
+static int decode_listeners(rm_yaml_decoder_t *d, yaml_node_t *n, void *obj, const rm_yaml_field_t *f)
+{
+    if (rm_yaml_decode_seq(d, n, obj, f) != 0)
+        return -1;
+    const rm_bootstrap_config_t *b = obj;
+    strset_t names;
+    strset_init(&names, false);
+    int rc = 0;
+    for (size_t i = 0; i < b->num_listeners && rc == 0; i++) {
+        size_t prev = strset_add(&names, b->listeners[i].name, i);
+        if (prev != SIZE_MAX) {
+            rm_yaml_path_push_index(d, i);
+            rm_yaml_path_push_key(d, "name");
+            rc = rm_yaml_fail(d, "duplicate listener name \"%s\" (also listeners[%zu])", b->listeners[i].name,
+                              prev);
+        }
+    }
+    strset_free(&names);
+    return rc;
+}
+
+/* clusters first: routes are checked against them. */
+static const rm_yaml_field_t static_resources_fields[] = {
+    RM_YAML_FIELD("clusters", decode_clusters, rm_bootstrap_config_t, clusters, &clusters_seq, 0),
+    RM_YAML_FIELD("listeners", decode_listeners, rm_bootstrap_config_t, listeners, &listeners_seq, 0),
+    RM_YAML_FIELDS_END,
+};
+static const char static_resources_unsupported[] = "secrets";
+static const rm_yaml_message_t static_resources_message = {"StaticResources", static_resources_fields,
+                                                           static_resources_unsupported, NULL, NULL};
+
+/* ---- node, admin, bootstrap ---- */
+
+static const rm_yaml_field_t node_fields[] = {
+    RM_YAML_FIELD("id", rm_yaml_decode_string, rm_node_config_t, id, NULL, 0),
+    RM_YAML_FIELD("cluster", rm_yaml_decode_string, rm_node_config_t, cluster, NULL, 0),
+    RM_YAML_FIELDS_END,
+};
+static const char node_unsupported[] =
+    "metadata dynamic_parameters locality user_agent_name user_agent_version user_agent_build_version "
+    "extensions client_features listening_addresses";
+static const rm_yaml_message_t node_message = {"Node", node_fields, node_unsupported, NULL, NULL};
+
+static int decode_admin_address(rm_yaml_decoder_t *d, yaml_node_t *n, void *obj, const rm_yaml_field_t *f)
+{
+    /* Envoy runs the admin listener only when an address is configured. */
+    ((rm_admin_config_t *)obj)->enabled = true;
+    return rm_yaml_decode_submessage(d, n, obj, f);
+}
+
+static const rm_yaml_field_t admin_fields[] = {
+    RM_YAML_FIELD("address", decode_admin_address, rm_admin_config_t, address, &listen_address, 0),
+    RM_YAML_FIELD("access_log_path", rm_yaml_decode_string, rm_admin_config_t, access_log_path, NULL, 0),
+    RM_YAML_FIELDS_END,
+};
+static const char admin_unsupported[] = "access_log profile_path socket_options ignore_global_conn_limit";
+static const rm_yaml_message_t admin_message = {"Admin", admin_fields, admin_unsupported, NULL, NULL};
+
+static const rm_yaml_field_t bootstrap_fields[] = {
+    RM_YAML_FIELD("node", rm_yaml_decode_submessage, rm_bootstrap_config_t, node, &node_message, 0),
+    RM_YAML_FIELD("admin", rm_yaml_decode_submessage, rm_bootstrap_config_t, admin, &admin_message, 0),
+    {"static_resources", rm_yaml_decode_submessage, 0, &static_resources_message, 0},
+    RM_YAML_FIELDS_END,
+};
+static const char bootstrap_unsupported[] =
+    "node_context_params dynamic_resources cluster_manager hds_config flags_path stats_sinks "
+    "deferred_stat_options stats_config stats_flush_interval stats_flush_on_admin watchdog watchdogs "
+    "tracing runtime layered_runtime overload_manager enable_dispatcher_stats header_prefix "
+    "stats_server_version_override use_tcp_for_dns_lookups dns_resolution_config "
+    "typed_dns_resolver_config bootstrap_extensions fatal_actions config_sources "
+    "default_config_source default_socket_interface certificate_provider_instances inline_headers "
+    "perf_tracing_file_path default_regex_engine xds_delegate_extension xds_config_tracker_extension "
+    "listener_manager application_log_config grpc_async_client_manager_config "
+    "memory_allocator_manager";
+static const rm_yaml_message_t bootstrap_message = {"Bootstrap", bootstrap_fields, bootstrap_unsupported,
+                                                    NULL, NULL};
+
+/* ---- entry points ---- */
+
+int rm_bootstrap_load_string(const char *yaml, size_t len, rm_bootstrap_config_t **out, char *err,
+                             size_t errlen)
+{
+    char ignored[1];
+    if (err == NULL || errlen == 0) {
+        err = ignored;
+        errlen = sizeof(ignored);
+    }
+    rm_yaml_decoder_t d;
+    if (rm_yaml_decoder_init(&d, yaml, len, err, errlen) != 0) {
+        rm_yaml_decoder_fini(&d);
+        return -1;
+    }
+    loader_t loader;
+    memset(&loader, 0, sizeof(loader));
+    strset_init(&loader.cluster_names, false);
+    loader.b = RM_NEW(rm_bootstrap_config_t);
+    d.user = &loader;
+
+    int rc = rm_yaml_decode_message(&d, rm_yaml_root(&d), &bootstrap_message, loader.b);
+    strset_free(&loader.cluster_names);
+    rm_yaml_decoder_fini(&d);
+    if (rc != 0) {
+        rm_bootstrap_config_free(loader.b);
+        return -1;
+    }
+    *out = loader.b;
+    return 0;
+}
+
+int rm_bootstrap_load_file(const char *path, rm_bootstrap_config_t **out, char *err, size_t errlen)
+{
+    char ignored[1];
+    if (err == NULL || errlen == 0) {
+        err = ignored;
+        errlen = sizeof(ignored);
+    }
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > (off_t)MAX_FILE_BYTES) {
+        snprintf(err, errlen, "%s: not a regular file of at most %u bytes", path, MAX_FILE_BYTES);
+        fclose(f);
+        return -1;
+    }
+    size_t size = (size_t)st.st_size;
+    char *text = rm_malloc(size + 1);
+    size_t got = fread(text, 1, size, f);
+    bool read_error = ferror(f) != 0;
+    fclose(f);
+    if (read_error || got != size) {
+        snprintf(err, errlen, "%s: read error", path);
+        free(text);
+        return -1;
+    }
+    int rc = rm_bootstrap_load_string(text, size, out, err, errlen);
+    free(text);
+    return rc;
+}

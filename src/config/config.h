@@ -1,0 +1,170 @@
+/* Plain-C configuration model: what the bootstrap loader (config/bootstrap.c) and, later, the xDS
+ * conversion (src/xds/) produce. Nothing here knows about YAML or protobuf.
+ *
+ * Ownership: every string and array inside these structs is owned by the enclosing struct and
+ * freed by the matching *_free function. Durations are milliseconds. */
+#ifndef RM_CONFIG_CONFIG_H
+#define RM_CONFIG_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* An address as written in config: "socket_address: {address, port_value}". The host is kept as
+ * text; STATIC clusters and listeners need an IP literal, STRICT_DNS clusters a resolvable name. */
+typedef struct {
+    char *address; /* IPv4/IPv6 literal or DNS name */
+    uint32_t port;
+} rm_socket_address_config_t;
+
+/* Envoy's core.v3.HealthStatus values (same numbers). */
+typedef enum {
+    RM_HEALTH_STATUS_UNKNOWN = 0,
+    RM_HEALTH_STATUS_HEALTHY = 1,
+    RM_HEALTH_STATUS_UNHEALTHY = 2,
+    RM_HEALTH_STATUS_DRAINING = 3,
+    RM_HEALTH_STATUS_TIMEOUT = 4,
+    RM_HEALTH_STATUS_DEGRADED = 5,
+} rm_health_status_t;
+
+/* One lb_endpoint of a ClusterLoadAssignment, flattened with its locality's priority. */
+typedef struct {
+    rm_socket_address_config_t address;
+    uint32_t weight;   /* load_balancing_weight, default 1 */
+    uint32_t priority; /* from the enclosing LocalityLbEndpoints */
+    rm_health_status_t health_status;
+} rm_endpoint_config_t;
+
+typedef enum {
+    RM_CLUSTER_STATIC = 0,
+    RM_CLUSTER_STRICT_DNS = 1,
+    RM_CLUSTER_LOGICAL_DNS = 2, /* not accepted yet */
+    RM_CLUSTER_EDS = 3,         /* not accepted yet */
+} rm_cluster_type_t;
+
+/* Envoy's Cluster.DnsLookupFamily numbers. */
+typedef enum {
+    RM_DNS_LOOKUP_AUTO = 0, /* IPv6 first, fall back to IPv4 */
+    RM_DNS_LOOKUP_V4_ONLY = 1,
+    RM_DNS_LOOKUP_V6_ONLY = 2,
+    RM_DNS_LOOKUP_V4_PREFERRED = 3,
+    RM_DNS_LOOKUP_ALL = 4,
+} rm_dns_lookup_family_t;
+
+/* Envoy's Cluster.LbPolicy numbers. */
+typedef enum {
+    RM_LB_ROUND_ROBIN = 0,
+    RM_LB_LEAST_REQUEST = 1,
+    RM_LB_RANDOM = 3,
+} rm_lb_policy_t;
+
+typedef struct {
+    char *name;
+    rm_cluster_type_t type;
+    uint64_t connect_timeout_ms;      /* default 5000 */
+    rm_lb_policy_t lb_policy;         /* only ROUND_ROBIN accepted for now */
+    uint64_t dns_refresh_rate_ms;     /* STRICT_DNS re-resolution, default 5000 */
+    uint32_t overprovisioning_factor; /* load_assignment.policy.overprovisioning_factor, default 140 */
+    uint32_t per_connection_buffer_limit_bytes; /* default 1 MiB */
+    rm_endpoint_config_t *endpoints;
+    size_t num_endpoints;
+    rm_dns_lookup_family_t dns_lookup_family; /* STRICT_DNS only, default AUTO */
+} rm_cluster_config_t;
+
+typedef enum {
+    RM_ROUTE_MATCH_PREFIX = 0,
+    RM_ROUTE_MATCH_PATH = 1,
+} rm_route_match_kind_t;
+
+typedef struct {
+    rm_route_match_kind_t match_kind;
+    char *match_value;   /* the prefix or exact path */
+    char *cluster;       /* route.cluster */
+    uint64_t timeout_ms; /* route.timeout; default 15000, 0 disables */
+} rm_route_config_t;
+
+typedef struct {
+    char *name;
+    char **domains;
+    size_t num_domains;
+    rm_route_config_t *routes;
+    size_t num_routes;
+} rm_virtual_host_config_t;
+
+typedef struct {
+    char *name;
+    rm_virtual_host_config_t *virtual_hosts;
+    size_t num_virtual_hosts;
+} rm_route_table_config_t;
+
+typedef enum {
+    RM_ACCESS_LOG_STDOUT = 0,
+    RM_ACCESS_LOG_STDERR = 1,
+    RM_ACCESS_LOG_FILE = 2,
+} rm_access_log_kind_t;
+
+typedef struct {
+    rm_access_log_kind_t kind;
+    char *path; /* for FILE */
+} rm_access_log_config_t;
+
+/* HttpConnectionManager.CodecType numbers. */
+typedef enum {
+    RM_HTTP_CODEC_AUTO = 0,
+    RM_HTTP_CODEC_HTTP1 = 1,
+    RM_HTTP_CODEC_HTTP2 = 2, /* not accepted yet */
+} rm_http_codec_type_t;
+
+/* envoy.filters.network.http_connection_manager */
+typedef struct {
+    char *stat_prefix;
+    rm_route_table_config_t route_config;
+    uint64_t idle_timeout_ms;            /* common_http_protocol_options.idle_timeout, default 3600000 */
+    uint64_t request_headers_timeout_ms; /* default 0 (disabled) as in Envoy; we default 10000 */
+    uint64_t stream_idle_timeout_ms;     /* default 300000 */
+    uint64_t drain_timeout_ms;           /* default 5000 */
+    uint32_t max_request_headers_kb;     /* default 60 */
+    uint32_t max_headers_count;          /* common_http_protocol_options.max_headers_count, default 100 */
+    uint32_t max_request_line_bytes;     /* Remora extension default 16384; not an Envoy field */
+    rm_access_log_config_t *access_logs;
+    size_t num_access_logs;
+    rm_http_codec_type_t codec_type; /* default AUTO */
+    bool generate_request_id;        /* default true, as in Envoy */
+    bool use_remote_address;         /* default false */
+} rm_http_connection_manager_config_t;
+
+typedef struct {
+    char *name;
+    rm_socket_address_config_t address;
+    rm_http_connection_manager_config_t hcm;
+    uint32_t per_connection_buffer_limit_bytes; /* default 1 MiB */
+} rm_listener_config_t;
+
+typedef struct {
+    char *id;
+    char *cluster;
+} rm_node_config_t;
+
+typedef struct {
+    bool enabled; /* an admin.address was given */
+    rm_socket_address_config_t address;
+    char *access_log_path; /* admin.access_log_path, NULL if absent */
+} rm_admin_config_t;
+
+typedef struct {
+    rm_node_config_t node;
+    rm_admin_config_t admin;
+    rm_listener_config_t *listeners;
+    size_t num_listeners;
+    rm_cluster_config_t *clusters;
+    size_t num_clusters;
+} rm_bootstrap_config_t;
+
+void rm_cluster_config_free(rm_cluster_config_t *c); /* frees members, not c itself */
+/* Deep copy of src into *dst (whose previous contents are overwritten, not freed). */
+void rm_route_table_config_copy(rm_route_table_config_t *dst, const rm_route_table_config_t *src);
+void rm_route_table_config_free(rm_route_table_config_t *t); /* frees members, not t itself */
+void rm_listener_config_free(rm_listener_config_t *l);       /* frees members, not l itself */
+void rm_bootstrap_config_free(rm_bootstrap_config_t *b);     /* frees members and b */
+
+#endif

@@ -1,0 +1,113 @@
+#include "http/listener.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/mem.h"
+
+static int make_socket(const struct sockaddr *sa, socklen_t len, char *err, size_t errlen)
+{
+    int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        snprintf(err, errlen, "socket: %s", strerror(errno));
+        return -1;
+    }
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+    if (sa->sa_family == AF_INET6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+    if (bind(fd, sa, len) != 0 || listen(fd, 1024) != 0) {
+        snprintf(err, errlen, "bind/listen: %s", strerror(errno));
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+rm_listener_t *rm_listener_create(const rm_listener_config_t *cfg, int num_workers, char *err, size_t errlen)
+{
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof(ss));
+    socklen_t len;
+    struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+    if (inet_pton(AF_INET, cfg->address.address, &s4->sin_addr) == 1) {
+        s4->sin_family = AF_INET;
+        s4->sin_port = htons((uint16_t)cfg->address.port);
+        len = sizeof(*s4);
+    } else if (inet_pton(AF_INET6, cfg->address.address, &s6->sin6_addr) == 1) {
+        s6->sin6_family = AF_INET6;
+        s6->sin6_port = htons((uint16_t)cfg->address.port);
+        len = sizeof(*s6);
+    } else {
+        snprintf(err, errlen, "listener %s: address %s is not an IP address", cfg->name,
+                 cfg->address.address);
+        return NULL;
+    }
+
+    rm_listener_t *l = RM_NEW(rm_listener_t);
+    l->cfg = cfg;
+    l->num_workers = num_workers;
+    l->fds = rm_calloc((size_t)num_workers, sizeof(int));
+    for (int i = 0; i < num_workers; i++)
+        l->fds[i] = -1;
+    l->listeners = rm_calloc((size_t)num_workers, sizeof(struct evconnlistener *));
+    char sub[256];
+    for (int i = 0; i < num_workers; i++) {
+        l->fds[i] = make_socket((struct sockaddr *)&ss, len, sub, sizeof(sub));
+        if (l->fds[i] < 0) {
+            snprintf(err, errlen, "listener %s on %s:%u: %s", cfg->name, cfg->address.address,
+                     cfg->address.port, sub);
+            rm_listener_destroy(l);
+            return NULL;
+        }
+        if (i == 0) {
+            /* Resolve port 0 so the other workers' sockets join the same port. */
+            getsockname(l->fds[0], (struct sockaddr *)&ss, &len);
+        }
+    }
+    char ip[INET6_ADDRSTRLEN];
+    if (ss.ss_family == AF_INET) {
+        inet_ntop(AF_INET, &s4->sin_addr, ip, sizeof(ip));
+        snprintf(l->bound_str, sizeof(l->bound_str), "%s:%u", ip, ntohs(s4->sin_port));
+    } else {
+        inet_ntop(AF_INET6, &s6->sin6_addr, ip, sizeof(ip));
+        snprintf(l->bound_str, sizeof(l->bound_str), "[%s]:%u", ip, ntohs(s6->sin6_port));
+    }
+
+    l->router = rm_router_create(&cfg->hcm.route_config);
+    rm_h1_limits_default(&l->limits);
+    if (cfg->hcm.max_request_headers_kb)
+        l->limits.max_header_bytes = (size_t)cfg->hcm.max_request_headers_kb * 1024;
+    if (cfg->hcm.max_headers_count)
+        l->limits.max_headers = cfg->hcm.max_headers_count;
+    if (cfg->hcm.max_request_line_bytes)
+        l->limits.max_request_line = cfg->hcm.max_request_line_bytes;
+    if (rm_access_log_open(&l->access_log, cfg->hcm.access_logs, cfg->hcm.num_access_logs, err, errlen) !=
+        0) {
+        rm_listener_destroy(l);
+        return NULL;
+    }
+    return l;
+}
+
+void rm_listener_destroy(rm_listener_t *l)
+{
+    if (l == NULL)
+        return;
+    for (int i = 0; i < l->num_workers; i++)
+        if (l->fds[i] >= 0 && l->listeners[i] == NULL)
+            close(l->fds[i]);
+    free(l->fds);
+    free(l->listeners);
+    if (l->router)
+        rm_router_destroy(l->router);
+    rm_access_log_close(&l->access_log);
+    free(l);
+}

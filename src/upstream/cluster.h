@@ -1,0 +1,60 @@
+/* A cluster as workers see it: an immutable, refcounted object built by the main thread from a
+ * cluster config and a resolved host list. A config or membership change builds a new rm_cluster_t;
+ * the parts that must survive such updates (stats, health epoch) live in rm_cluster_shared_t, and hosts
+ * are shared by reference. */
+#ifndef RM_UPSTREAM_CLUSTER_H
+#define RM_UPSTREAM_CLUSTER_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config/config.h"
+#include "core/stats.h"
+#include "upstream/host.h"
+
+typedef struct {
+    _Atomic int refcnt;
+    char *name;
+    rm_cluster_stats_t stats;
+    /* Bumped whenever a host's health flags change; workers rebuild healthy lists lazily. */
+    _Atomic uint64_t health_epoch;
+} rm_cluster_shared_t;
+
+typedef struct {
+    rm_host_t **hosts; /* references */
+    size_t num_hosts;
+} rm_priority_level_t;
+
+typedef struct rm_cluster {
+    _Atomic int refcnt;
+    char *name;
+    rm_cluster_shared_t *shared;
+    uint64_t connect_timeout_ms;
+    rm_lb_policy_t lb_policy;
+    uint32_t overprovisioning_factor;
+    uint32_t buffer_limit_bytes;
+    rm_priority_level_t *levels; /* index = priority */
+    size_t num_levels;
+    rm_host_t **hosts; /* all hosts, priority order; references */
+    size_t num_hosts;
+} rm_cluster_t;
+
+rm_cluster_shared_t *rm_cluster_shared_create(const char *name);
+rm_cluster_shared_t *rm_cluster_shared_ref(rm_cluster_shared_t *s);
+void rm_cluster_shared_unref(rm_cluster_shared_t *s);
+
+/* Builds a cluster from its config and hosts (the hosts array is borrowed; each host gets a new
+ * reference). `shared` is borrowed and referenced; pass the previous version's to keep stats. */
+rm_cluster_t *rm_cluster_create(const rm_cluster_config_t *cfg, rm_cluster_shared_t *shared,
+                                rm_host_t **hosts, size_t num_hosts);
+rm_cluster_t *rm_cluster_ref(rm_cluster_t *c);
+void rm_cluster_unref(rm_cluster_t *c);
+
+/* Marks a health change so workers rebuild their healthy host lists. Any thread. */
+static inline void rm_cluster_bump_health_epoch(rm_cluster_t *c)
+{
+    atomic_fetch_add_explicit(&c->shared->health_epoch, 1, memory_order_release);
+}
+
+#endif

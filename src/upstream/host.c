@@ -1,0 +1,113 @@
+#include "upstream/host.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/mem.h"
+
+static rm_host_t *host_new(uint32_t weight, uint32_t priority)
+{
+    rm_host_t *h = RM_NEW(rm_host_t);
+    atomic_init(&h->refcnt, 1);
+    h->weight = weight ? weight : 1;
+    h->priority = priority;
+    atomic_init(&h->health_flags, 0);
+    return h;
+}
+
+rm_host_t *rm_host_create(const char *ip, uint32_t port, uint32_t weight, uint32_t priority,
+                          rm_health_status_t eds_status, const char **err)
+{
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof(ss));
+    socklen_t len;
+    struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+    if (inet_pton(AF_INET, ip, &s4->sin_addr) == 1) {
+        s4->sin_family = AF_INET;
+        s4->sin_port = htons((uint16_t)port);
+        len = sizeof(*s4);
+    } else if (inet_pton(AF_INET6, ip, &s6->sin6_addr) == 1) {
+        s6->sin6_family = AF_INET6;
+        s6->sin6_port = htons((uint16_t)port);
+        len = sizeof(*s6);
+    } else {
+        if (err)
+            *err = "not an IP address";
+        return NULL;
+    }
+    rm_host_t *h = rm_host_create_sockaddr((struct sockaddr *)&ss, len, weight, priority);
+    atomic_store(&h->health_flags, rm_host_flags_from_eds(eds_status));
+    return h;
+}
+
+rm_host_t *rm_host_create_sockaddr(const struct sockaddr *sa, socklen_t len, uint32_t weight,
+                                   uint32_t priority)
+{
+    rm_host_t *h = host_new(weight, priority);
+    memcpy(&h->addr, sa, len);
+    h->addr_len = len;
+    char ip[INET6_ADDRSTRLEN] = "?";
+    uint16_t port = 0;
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
+        inet_ntop(AF_INET, &s4->sin_addr, ip, sizeof(ip));
+        port = ntohs(s4->sin_port);
+        h->address_str = rm_asprintf("%s:%u", ip, port);
+    } else {
+        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
+        inet_ntop(AF_INET6, &s6->sin6_addr, ip, sizeof(ip));
+        port = ntohs(s6->sin6_port);
+        h->address_str = rm_asprintf("[%s]:%u", ip, port);
+    }
+    return h;
+}
+
+rm_host_t *rm_host_ref(rm_host_t *h)
+{
+    atomic_fetch_add_explicit(&h->refcnt, 1, memory_order_relaxed);
+    return h;
+}
+
+void rm_host_unref(rm_host_t *h)
+{
+    if (h == NULL)
+        return;
+    if (atomic_fetch_sub_explicit(&h->refcnt, 1, memory_order_acq_rel) == 1) {
+        free(h->address_str);
+        free(h);
+    }
+}
+
+uint32_t rm_host_flags_from_eds(rm_health_status_t s)
+{
+    switch (s) {
+    case RM_HEALTH_STATUS_UNHEALTHY:
+    case RM_HEALTH_STATUS_TIMEOUT:
+        return RM_HOST_FAILED_EDS_HEALTH;
+    case RM_HEALTH_STATUS_DRAINING:
+        return RM_HOST_EDS_STATUS_DRAINING;
+    case RM_HEALTH_STATUS_DEGRADED:
+        return RM_HOST_DEGRADED_EDS_HEALTH;
+    default:
+        return 0;
+    }
+}
+
+void rm_host_health_flags_str(uint32_t flags, char *buf, size_t len)
+{
+    if (flags == 0) {
+        snprintf(buf, len, "healthy");
+        return;
+    }
+    size_t off = 0;
+    buf[0] = '\0';
+#define RM_HOST_FLAG_STR(e, bit, word, fail)                                                                 \
+    if ((flags & (bit)) && off < len)                                                                        \
+        off += (size_t)snprintf(buf + off, len - off, "%s", word);
+    RM_HOST_HEALTH_FLAGS(RM_HOST_FLAG_STR)
+#undef RM_HOST_FLAG_STR
+}

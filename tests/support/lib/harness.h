@@ -1,0 +1,308 @@
+/* Integration-test harness: temp dirs, child processes, readiness waits, HTTP and raw TCP clients,
+ * and starting the test upstream and remora itself.
+ *
+ * Conventions:
+ * - Nothing here calls cmocka; functions return 0 / a value on success and -1 / NULL on failure,
+ *   after printing a message to stderr that says what was being waited for and why it failed
+ *   (with the tail of the child's stderr when a child is involved). Tests assert on the result.
+ * - Every wait takes a deadline in milliseconds; waits poll (short naps between checks) and never
+ *   assume that a fixed delay is enough.
+ * - Every spawned process is registered; harness_kill_all() (call it from teardown) and an atexit
+ *   hook kill and reap whatever is left. Children also get PR_SET_PDEATHSIG(SIGKILL).
+ * - Strings returned as `char *` are malloc'd and owned by the caller unless said otherwise.
+ * - Single-threaded use only. */
+#ifndef REMORA_TEST_HARNESS_H
+#define REMORA_TEST_HARNESS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* ---- misc ---- */
+
+/* Milliseconds on CLOCK_MONOTONIC. */
+int64_t harness_now_ms(void);
+
+/* printf into a new malloc'd string (aborts on OOM). */
+char *harness_fmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Counts non-overlapping occurrences of needle in haystack. */
+size_t harness_count(const char *haystack, const char *needle);
+
+/* ---- files ---- */
+
+/* The per-process temp dir (created on first use under $TMPDIR or /tmp; removed at exit unless
+ * REMORA_KEEP_TMP=1 is set). Returned string is owned by the harness. */
+const char *harness_tmpdir(void);
+
+/* A new path "<tmpdir>/<name>" (not created). */
+char *harness_path(const char *name);
+
+/* Writes len bytes (len == (size_t)-1: strlen) to path atomically (temp + rename). */
+int harness_write_file(const char *path, const char *data, size_t len);
+
+/* Reads a whole file; NULL if missing. *len_out optional. The result is NUL-terminated. */
+char *harness_read_file(const char *path, size_t *len_out);
+
+/* Waits until path exists and is non-empty. */
+int harness_wait_file(const char *path, int timeout_ms);
+
+/* Waits until the file has at least min_lines complete ('\n'-terminated) lines; returns the
+ * contents (caller frees) or NULL on timeout. */
+char *harness_wait_file_lines(const char *path, size_t min_lines, int timeout_ms);
+
+/* ---- processes ---- */
+
+typedef struct harness_proc {
+    pid_t pid;       /* 0 once reaped */
+    int exit_status; /* raw waitpid status, valid when reaped */
+    char name[64];
+    char stdout_path[512];
+    char stderr_path[512];
+} harness_proc_t;
+
+/* Spawns argv[0] (a path) with argv, the current environment plus env_extra ("K=V", NULL-terminated,
+ * may be NULL), stdout/stderr redirected to <tmpdir>/<name>.stdout/.stderr. The returned handle is
+ * owned by the harness (valid until harness_kill_all). */
+harness_proc_t *harness_spawn(const char *name, char *const argv[], char *const env_extra[]);
+
+/* true while the process has not been reaped and has not exited (reaps it if it has). */
+bool harness_proc_alive(harness_proc_t *p);
+
+/* Waits up to timeout_ms for the process to exit. Returns 0 and sets *status (raw waitpid status;
+ * may be NULL) if it exited, -1 on timeout. */
+int harness_proc_wait(harness_proc_t *p, int timeout_ms, int *status);
+
+/* Sends sig, then waits up to timeout_ms; if still alive, SIGKILLs and reaps it.
+ * Returns 0 if it exited within the deadline (status set), -1 if it had to be killed. */
+int harness_proc_terminate(harness_proc_t *p, int sig, int timeout_ms, int *status);
+
+/* Kills (SIGKILL) and reaps every process still running. Safe to call repeatedly. */
+void harness_kill_all(void);
+
+/* Prints the last max_bytes of a process's stderr to our stderr (for failure diagnostics). */
+void harness_dump_stderr(const harness_proc_t *p, size_t max_bytes);
+
+/* Prints the stderr tails of all running remora processes (called by IT_ASSERT on failure). */
+void harness_on_failure(void);
+
+/* VmRSS / VmHWM in kB from /proc/<pid>/status (either pointer may be NULL). */
+int harness_proc_mem_kb(pid_t pid, long *rss_kb, long *hwm_kb);
+
+/* ---- HTTP client (libcurl) ---- */
+
+typedef struct {
+    const char *method; /* default "GET" ("POST" if a body is given) */
+    const char *url;    /* required */
+    const void *body;   /* request body, body_len bytes; NULL: none */
+    size_t body_len;
+    uint64_t pattern_upload_len; /* >0: upload this many pattern bytes (generated on the fly) */
+    bool chunked_upload;         /* send the body with Transfer-Encoding: chunked */
+    const char *const *headers;  /* extra "Name: value" lines, NULL-terminated; may be NULL */
+    int timeout_ms;              /* whole-transfer timeout; default 10000 */
+    bool verify_pattern;         /* don't store the body; count it and check it is the pattern */
+    bool http10;                 /* send HTTP/1.0 */
+} harness_req_t;
+
+typedef struct {
+    int curl_code;   /* CURLE_OK (0) when the transfer completed */
+    char error[256]; /* curl's error text when curl_code != 0 */
+    long status;     /* final HTTP status, 0 if none */
+    char *body;      /* NUL-terminated (unless verify_pattern) */
+    size_t body_len;
+    uint64_t body_bytes; /* bytes of body received (also with verify_pattern) */
+    bool pattern_ok;     /* with verify_pattern: every byte matched */
+    char *headers;       /* raw header block(s) of the response, NUL-terminated */
+    double total_s;      /* transfer time */
+    long num_connects;   /* new connections curl opened for this transfer */
+} harness_resp_t;
+
+/* A reusable client: requests on the same client reuse its keep-alive connection. */
+typedef struct harness_client harness_client_t;
+harness_client_t *harness_client_new(void);
+void harness_client_free(harness_client_t *c);
+int harness_client_do(harness_client_t *c, const harness_req_t *req, harness_resp_t *resp);
+
+/* One request on a fresh connection. Returns 0 when a response was received (any status),
+ * -1 on a transport error (resp->curl_code / resp->error say which). */
+int harness_http(const harness_req_t *req, harness_resp_t *resp);
+/* Convenience: GET url. */
+int harness_http_get(const char *url, harness_resp_t *resp);
+
+void harness_resp_free(harness_resp_t *resp);
+
+/* Value of the (last) response header `name` (case-insensitive), malloc'd; NULL if absent. */
+char *harness_resp_header(const harness_resp_t *resp, const char *name);
+
+/* ---- raw TCP ---- */
+
+/* Connects to 127.0.0.1:port; returns the fd or -1. */
+int harness_tcp_connect(int port, int timeout_ms);
+
+/* Sends all bytes (len (size_t)-1: strlen). 0 on success, -1 on error (e.g. peer reset). */
+int harness_tcp_send(int fd, const void *data, size_t len);
+
+typedef enum {
+    HARNESS_READ_MATCH = 0, /* the stop condition was met */
+    HARNESS_READ_EOF = 1,   /* the peer closed the connection (FIN) */
+    HARNESS_READ_RESET = 2, /* the connection was reset (ECONNRESET) */
+    HARNESS_READ_TIMEOUT = 3,
+    HARNESS_READ_ERROR = 4,
+} harness_read_result_t;
+
+typedef struct {
+    char *data; /* NUL-terminated */
+    size_t len;
+    size_t cap;
+} harness_buf_t;
+
+void harness_buf_free(harness_buf_t *b);
+
+/* Appends what arrives to *out until: `until` (if non-NULL) appears in the accumulated data, or
+ * at least min_bytes (if >0) have been accumulated, or the peer closes, or the deadline passes.
+ * With neither condition, reads until close. */
+harness_read_result_t harness_tcp_read(int fd, harness_buf_t *out, const char *until, size_t min_bytes,
+                                       int timeout_ms);
+
+/* Connect, send request, read until the peer closes (or timeout). Returns the read result
+ * (EOF or RESET are "closed"), or HARNESS_READ_ERROR if connecting failed. */
+harness_read_result_t harness_tcp_exchange(int port, const char *request, size_t len, int timeout_ms,
+                                           harness_buf_t *out);
+
+/* Status code of the first HTTP/1.x status line in data, -1 if none. */
+int harness_parse_status(const char *data);
+
+const char *harness_read_result_str(harness_read_result_t r);
+
+/* One HTTP/1.x response parsed from raw bytes. Pointers point into the parsed data. */
+typedef struct {
+    int status;
+    const char *head; /* status line + headers, head_len bytes (without the final CRLF CRLF) */
+    size_t head_len;
+    const char *body; /* de-chunked bodies are copied into body_copy */
+    size_t body_len;
+    char *body_copy; /* malloc'd when the body was chunked; free with harness_msg_free */
+    bool chunked;
+    bool has_content_length;
+} harness_msg_t;
+
+/* Parses one response at data[0..len). is_head: the request was HEAD (no body).
+ * Returns the bytes consumed, 0 if incomplete, -1 if malformed. A response without CL or chunked
+ * (and with a body-bearing status) is delimited by the end of the data (close-delimited). */
+long harness_parse_response(const char *data, size_t len, bool is_head, harness_msg_t *msg);
+void harness_msg_free(harness_msg_t *msg);
+
+/* Value of header `name` in msg->head (case-insensitive), malloc'd; NULL if absent. */
+char *harness_msg_header(const harness_msg_t *msg, const char *name);
+
+/* Loopback ports that fail in known ways, for upstream error tests. The returned fds must stay
+ * open for as long as the port is used (close them with harness_close_fds).
+ * refused: a bound, non-listening socket: connects get ECONNREFUSED and nobody else can take the
+ *   port. blackhole: a listener with backlog 0 whose queue is filled: further SYNs are dropped, so
+ *   connects time out. Return the port, -1 on failure. */
+int harness_refused_port(int fds_out[1]);
+int harness_blackhole_port(int fds_out[2]);
+void harness_close_fds(int *fds, size_t n);
+
+/* ---- access log (Envoy default format) ---- */
+
+typedef struct {
+    char method[16];
+    char path[1024];
+    char protocol[16];
+    int status;
+    char flags[64];
+    uint64_t bytes_received;
+    uint64_t bytes_sent;
+    char duration[32];
+    char upstream_time[32];
+    char request_id[128];
+    char authority[256];
+    char upstream_host[128];
+} harness_access_entry_t;
+
+/* Waits until a line of the file contains needle; returns that line (malloc'd, without '\n') or
+ * NULL on timeout. */
+char *harness_wait_line_containing(const char *path, const char *needle, int timeout_ms);
+
+/* Parses `[START] "METHOD PATH PROTO" STATUS FLAGS RX TX DURATION UPSTREAM_TIME "XFF" "UA" "REQ_ID"
+ * "AUTHORITY" "UPSTREAM_HOST"`. 0 on success, -1 if the line does not have that shape. */
+int harness_parse_access_line(const char *line, harness_access_entry_t *e);
+
+/* ---- the test upstream ---- */
+
+/* Starts remora-test-upstream --id name on 127.0.0.1:0 and returns its port (-1 on failure).
+ * *proc_out (optional) receives the process handle. */
+int harness_start_upstream(const char *name, harness_proc_t **proc_out);
+
+/* ---- bootstrap YAML ---- */
+
+/* One listener with an http_connection_manager and the router filter. */
+typedef struct {
+    const char *name;            /* default "ingress" */
+    const char *stat_prefix;     /* default "ingress_http" */
+    const char *access_log_path; /* NULL: no access log */
+    /* extra HttpConnectionManager fields, one "key: value" per line (flow style for nested values),
+     * e.g. "request_headers_timeout: 1s\ncommon_http_protocol_options: {idle_timeout: 1s}"; may be NULL */
+    const char *hcm_extra;
+    /* route_config.virtual_hosts as a YAML flow sequence; NULL: one vhost "*" with prefix "/" to
+     * cluster "backend" (timeout 2s) */
+    const char *virtual_hosts;
+} harness_listener_spec_t;
+
+/* A STATIC ROUND_ROBIN cluster as a flow mapping, endpoints 127.0.0.1:ports[i] (n may be 0).
+ * connect_timeout NULL: "1s". */
+char *harness_yaml_cluster(const char *name, const int *ports, size_t n, const char *connect_timeout);
+
+/* A whole bootstrap: admin on 127.0.0.1:0, the listeners on 127.0.0.1:0, the clusters (flow
+ * mappings as made by harness_yaml_cluster). */
+char *harness_yaml_bootstrap(const harness_listener_spec_t *listeners, size_t num_listeners,
+                             char *const *clusters, size_t num_clusters);
+
+/* ---- remora ---- */
+
+#define HARNESS_MAX_LISTENERS 16
+
+typedef struct {
+    harness_proc_t *proc;
+    char config_path[512];
+    char admin_path[512];
+    char admin[64];     /* "127.0.0.1:PORT" */
+    char admin_url[96]; /* "http://127.0.0.1:PORT" */
+    size_t num_listeners;
+    struct {
+        char name[128];
+        int port;
+    } listeners[HARNESS_MAX_LISTENERS];
+} harness_remora_t;
+
+/* Path of a binary in $REMORA_BIN_DIR (caller frees). */
+char *harness_bin(const char *name);
+
+/* Writes yaml to <tmpdir>/remora-<n>.yaml, runs `remora -c FILE --admin-address-path F
+ * [extra_args...]` (extra_args NULL-terminated, may be NULL), waits for F, polls /ready until 200,
+ * and reads /listeners. NULL on failure (with remora's stderr tail printed). The handle is owned
+ * by the harness; its process is killed by harness_kill_all. */
+harness_remora_t *harness_start_remora(const char *yaml, const char *const *extra_args);
+
+/* Port of the listener named `name`, or of the first listener if name is NULL; -1 if unknown. */
+int harness_listener_port(const harness_remora_t *r, const char *name);
+
+/* GET http://<admin><path>; returns 0 with resp filled, -1 on transport failure. */
+int harness_admin_get(const harness_remora_t *r, const char *path, harness_resp_t *resp);
+
+/* One stat from GET /stats ("name: value" lines). 0 when found, -1 otherwise. */
+int harness_stat(const char *admin, const char *name, uint64_t *value);
+
+typedef enum {
+    HARNESS_EQ,
+    HARNESS_GE,
+    HARNESS_LE,
+} harness_cmp_t;
+
+/* Polls /stats until the stat `name` compares to value (a missing stat never satisfies the
+ * predicate). 0 on success, -1 on timeout (prints the last value seen). */
+int harness_wait_stat(const char *admin, const char *name, harness_cmp_t cmp, uint64_t value, int timeout_ms);
+
+#endif

@@ -1,0 +1,856 @@
+/* Bootstrap loader: a real Envoy-style bootstrap loads unchanged with every value where it belongs;
+ * defaults match Envoy's; every invalid or unsupported input fails with the field's full path. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "config/bootstrap.h"
+#include "config/yaml_decode.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* An Envoy bootstrap in the block style of Envoy's own examples, using every supported field. */
+static const char full_yaml[] =
+    "node:\n"
+    "  id: sidecar-1\n"
+    "  cluster: web\n"
+    "admin:\n"
+    "  access_log_path: /dev/null\n"
+    "  address:\n"
+    "    socket_address: { address: 127.0.0.1, port_value: 9901 }\n"
+    "static_resources:\n"
+    "  listeners:\n"
+    "  - name: ingress\n"
+    "    per_connection_buffer_limit_bytes: 32768\n"
+    "    address:\n"
+    "      socket_address:\n"
+    "        protocol: TCP\n"
+    "        address: 0.0.0.0\n"
+    "        port_value: 10000\n"
+    "    filter_chains:\n"
+    "    - filters:\n"
+    "      - name: envoy.filters.network.http_connection_manager\n"
+    "        typed_config:\n"
+    "          \"@type\": type.googleapis.com/envoy.extensions.filters.network."
+    "http_connection_manager.v3.HttpConnectionManager\n"
+    "          stat_prefix: ingress_http\n"
+    "          codec_type: HTTP1\n"
+    "          generate_request_id: false\n"
+    "          use_remote_address: true\n"
+    "          request_headers_timeout: 2s\n"
+    "          stream_idle_timeout: 30s\n"
+    "          drain_timeout: 0.5s\n"
+    "          max_request_headers_kb: 96\n"
+    "          common_http_protocol_options:\n"
+    "            idle_timeout: 120s\n"
+    "            max_headers_count: 50\n"
+    "          access_log:\n"
+    "          - name: envoy.access_loggers.stdout\n"
+    "            typed_config:\n"
+    "              \"@type\": type.googleapis.com/envoy.extensions.access_loggers."
+    "stream.v3.StdoutAccessLog\n"
+    "          - name: envoy.access_loggers.file\n"
+    "            typed_config:\n"
+    "              \"@type\": type.googleapis.com/envoy.extensions.access_loggers."
+    "file.v3.FileAccessLog\n"
+    "              path: /var/log/remora.log\n"
+    "          route_config:\n"
+    "            name: local_route\n"
+    "            virtual_hosts:\n"
+    "            - name: api\n"
+    "              domains: [\"api.example.com\", \"api.example.com:8443\"]\n"
+    "              routes:\n"
+    "              - match: { path: /healthz }\n"
+    "                route: { cluster: backend, timeout: 1.5s }\n"
+    "              - name: everything\n"
+    "                match: { prefix: / }\n"
+    "                route: { cluster: backend, timeout: 0s }\n"
+    "            - name: catch_all\n"
+    "              domains: [\"*\"]\n"
+    "              routes:\n"
+    "              - match: { prefix: /static/ }\n"
+    "                route: { cluster: dns_backend }\n"
+    "          http_filters:\n"
+    "          - name: envoy.filters.http.router\n"
+    "            typed_config:\n"
+    "              \"@type\": type.googleapis.com/envoy.extensions.filters.http."
+    "router.v3.Router\n"
+    "  clusters:\n"
+    "  - name: backend\n"
+    "    connect_timeout: 0.25s\n"
+    "    type: STATIC\n"
+    "    lb_policy: ROUND_ROBIN\n"
+    "    per_connection_buffer_limit_bytes: 65536\n"
+    "    load_assignment:\n"
+    "      cluster_name: backend\n"
+    "      policy: { overprovisioning_factor: 200 }\n"
+    "      endpoints:\n"
+    "      - lb_endpoints:\n"
+    "        - endpoint:\n"
+    "            address:\n"
+    "              socket_address: { address: 10.0.0.1, port_value: 8080 }\n"
+    "          load_balancing_weight: 3\n"
+    "        - endpoint:\n"
+    "            address:\n"
+    "              socket_address: { address: \"::1\", port_value: 8081 }\n"
+    "          health_status: DRAINING\n"
+    "      - priority: 1\n"
+    "        lb_endpoints:\n"
+    "        - endpoint:\n"
+    "            address:\n"
+    "              socket_address: { address: 10.0.1.1, port_value: 8080 }\n"
+    "  - name: dns_backend\n"
+    "    type: STRICT_DNS\n"
+    "    dns_refresh_rate: 10s\n"
+    "    dns_lookup_family: V4_ONLY\n"
+    "    load_assignment:\n"
+    "      cluster_name: dns_backend\n"
+    "      endpoints:\n"
+    "      - lb_endpoints:\n"
+    "        - endpoint:\n"
+    "            address:\n"
+    "              socket_address: { address: backend.internal, port_value: 80 }\n";
+
+static rm_bootstrap_config_t *load_ok(const char *yaml)
+{
+    rm_bootstrap_config_t *b = NULL;
+    char err[512] = "";
+    int rc = rm_bootstrap_load_string(yaml, strlen(yaml), &b, err, sizeof(err));
+    if (rc != 0)
+        fail_msg("unexpected error: %s", err);
+    assert_non_null(b);
+    return b;
+}
+
+static void test_full_bootstrap(void **state)
+{
+    rm_bootstrap_config_t *b = load_ok(full_yaml);
+    assert_string_equal(b->node.id, "sidecar-1");
+    assert_string_equal(b->node.cluster, "web");
+    assert_true(b->admin.enabled);
+    assert_string_equal(b->admin.address.address, "127.0.0.1");
+    assert_int_equal(b->admin.address.port, 9901);
+    assert_string_equal(b->admin.access_log_path, "/dev/null");
+
+    assert_int_equal(b->num_listeners, 1);
+    const rm_listener_config_t *l = &b->listeners[0];
+    assert_string_equal(l->name, "ingress");
+    assert_string_equal(l->address.address, "0.0.0.0");
+    assert_int_equal(l->address.port, 10000);
+    assert_int_equal(l->per_connection_buffer_limit_bytes, 32768);
+    const rm_http_connection_manager_config_t *h = &l->hcm;
+    assert_string_equal(h->stat_prefix, "ingress_http");
+    assert_int_equal(h->codec_type, RM_HTTP_CODEC_HTTP1);
+    assert_false(h->generate_request_id);
+    assert_true(h->use_remote_address);
+    assert_int_equal(h->request_headers_timeout_ms, 2000);
+    assert_int_equal(h->stream_idle_timeout_ms, 30000);
+    assert_int_equal(h->drain_timeout_ms, 500);
+    assert_int_equal(h->max_request_headers_kb, 96);
+    assert_int_equal(h->idle_timeout_ms, 120000);
+    assert_int_equal(h->max_headers_count, 50);
+    assert_int_equal(h->num_access_logs, 2);
+    assert_int_equal(h->access_logs[0].kind, RM_ACCESS_LOG_STDOUT);
+    assert_null(h->access_logs[0].path);
+    assert_int_equal(h->access_logs[1].kind, RM_ACCESS_LOG_FILE);
+    assert_string_equal(h->access_logs[1].path, "/var/log/remora.log");
+
+    const rm_route_table_config_t *rt = &h->route_config;
+    assert_string_equal(rt->name, "local_route");
+    assert_int_equal(rt->num_virtual_hosts, 2);
+    const rm_virtual_host_config_t *api = &rt->virtual_hosts[0];
+    assert_string_equal(api->name, "api");
+    assert_int_equal(api->num_domains, 2);
+    assert_string_equal(api->domains[0], "api.example.com");
+    assert_string_equal(api->domains[1], "api.example.com:8443");
+    assert_int_equal(api->num_routes, 2);
+    assert_int_equal(api->routes[0].match_kind, RM_ROUTE_MATCH_PATH);
+    assert_string_equal(api->routes[0].match_value, "/healthz");
+    assert_string_equal(api->routes[0].cluster, "backend");
+    assert_int_equal(api->routes[0].timeout_ms, 1500);
+    assert_int_equal(api->routes[1].match_kind, RM_ROUTE_MATCH_PREFIX);
+    assert_string_equal(api->routes[1].match_value, "/");
+    assert_int_equal(api->routes[1].timeout_ms, 0);
+    assert_int_equal(rt->virtual_hosts[1].routes[0].timeout_ms, 15000);
+    assert_string_equal(rt->virtual_hosts[1].routes[0].cluster, "dns_backend");
+
+    assert_int_equal(b->num_clusters, 2);
+    const rm_cluster_config_t *c = &b->clusters[0];
+    assert_string_equal(c->name, "backend");
+    assert_int_equal(c->type, RM_CLUSTER_STATIC);
+    assert_int_equal(c->connect_timeout_ms, 250);
+    assert_int_equal(c->lb_policy, RM_LB_ROUND_ROBIN);
+    assert_int_equal(c->per_connection_buffer_limit_bytes, 65536);
+    assert_int_equal(c->overprovisioning_factor, 200);
+    assert_int_equal(c->num_endpoints, 3);
+    assert_string_equal(c->endpoints[0].address.address, "10.0.0.1");
+    assert_int_equal(c->endpoints[0].address.port, 8080);
+    assert_int_equal(c->endpoints[0].weight, 3);
+    assert_int_equal(c->endpoints[0].priority, 0);
+    assert_int_equal(c->endpoints[0].health_status, RM_HEALTH_STATUS_UNKNOWN);
+    assert_string_equal(c->endpoints[1].address.address, "::1");
+    assert_int_equal(c->endpoints[1].weight, 1);
+    assert_int_equal(c->endpoints[1].health_status, RM_HEALTH_STATUS_DRAINING);
+    assert_int_equal(c->endpoints[2].priority, 1);
+
+    const rm_cluster_config_t *dns = &b->clusters[1];
+    assert_int_equal(dns->type, RM_CLUSTER_STRICT_DNS);
+    assert_int_equal(dns->dns_refresh_rate_ms, 10000);
+    assert_int_equal(dns->dns_lookup_family, RM_DNS_LOOKUP_V4_ONLY);
+    assert_string_equal(dns->endpoints[0].address.address, "backend.internal");
+    rm_bootstrap_config_free(b);
+}
+
+/* A small document built from flow-style pieces, so each case below changes only what it tests.
+ * The pieces are: extra top-level keys, the clusters list, extra HCM keys, the virtual hosts. */
+#define HCM_TYPE                                                                                             \
+    "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager"
+#define DEFAULT_CLUSTER                                                                                      \
+    "{name: c0, load_assignment: {cluster_name: c0, endpoints: [{lb_endpoints: [{endpoint: {address: "       \
+    "{socket_address: {address: 127.0.0.1, port_value: 9000}}}}]}]}}"
+#define DEFAULT_VHOST "{name: v0, domains: [\"*\"], routes: [{match: {prefix: /}, route: {cluster: c0}}]}"
+
+static char *build(const char *top, const char *clusters, const char *hcm, const char *vhosts)
+{
+    char *out = NULL;
+    int n =
+        asprintf(&out,
+                 "%s\n"
+                 "static_resources:\n"
+                 "  clusters: [%s]\n"
+                 "  listeners: [{name: l0, address: {socket_address: {address: 0.0.0.0, port_value: 8080}},\n"
+                 "    filter_chains: [{filters: [{name: envoy.filters.network.http_connection_manager,\n"
+                 "      typed_config: {\"@type\": \"" HCM_TYPE "\", stat_prefix: in, %s\n"
+                 "        http_filters: [{name: envoy.filters.http.router}],\n"
+                 "        route_config: {name: r, virtual_hosts: [%s]}}}]}]}]\n",
+                 top ? top : "", clusters ? clusters : DEFAULT_CLUSTER, hcm ? hcm : "",
+                 vhosts ? vhosts : DEFAULT_VHOST);
+    assert_true(n > 0);
+    return out;
+}
+
+static void test_defaults(void **state)
+{
+    char *yaml = build(NULL, NULL, NULL, NULL);
+    rm_bootstrap_config_t *b = load_ok(yaml);
+    free(yaml);
+    assert_false(b->admin.enabled);
+    assert_null(b->admin.access_log_path);
+    assert_null(b->node.id);
+    const rm_cluster_config_t *c = &b->clusters[0];
+    assert_int_equal(c->type, RM_CLUSTER_STATIC);
+    assert_int_equal(c->connect_timeout_ms, 5000);
+    assert_int_equal(c->lb_policy, RM_LB_ROUND_ROBIN);
+    assert_int_equal(c->dns_refresh_rate_ms, 5000);
+    assert_int_equal(c->dns_lookup_family, RM_DNS_LOOKUP_AUTO);
+    assert_int_equal(c->overprovisioning_factor, 140);
+    assert_int_equal(c->per_connection_buffer_limit_bytes, 1u << 20);
+    assert_int_equal(c->endpoints[0].weight, 1);
+    assert_int_equal(c->endpoints[0].priority, 0);
+    const rm_listener_config_t *l = &b->listeners[0];
+    assert_int_equal(l->per_connection_buffer_limit_bytes, 1u << 20);
+    const rm_http_connection_manager_config_t *h = &l->hcm;
+    assert_int_equal(h->codec_type, RM_HTTP_CODEC_AUTO);
+    assert_int_equal(h->idle_timeout_ms, 3600000);
+    assert_int_equal(h->request_headers_timeout_ms, 10000);
+    assert_int_equal(h->stream_idle_timeout_ms, 300000);
+    assert_int_equal(h->drain_timeout_ms, 5000);
+    assert_int_equal(h->max_request_headers_kb, 60);
+    assert_int_equal(h->max_headers_count, 100);
+    assert_int_equal(h->max_request_line_bytes, 16384);
+    assert_true(h->generate_request_id);
+    assert_false(h->use_remote_address);
+    assert_int_equal(h->num_access_logs, 0);
+    assert_int_equal(h->route_config.virtual_hosts[0].routes[0].timeout_ms, 15000);
+    rm_bootstrap_config_free(b);
+}
+
+typedef struct {
+    const char *top, *clusters, *hcm, *vhosts;
+    const char *want; /* the full error line, or its start when it ends in '*' */
+} error_case_t;
+
+#define LA(eps)     "load_assignment: {cluster_name: c, endpoints: [" eps "]}"
+#define EP(addr)    "{endpoint: {address: {socket_address: {address: " addr "}}}}"
+#define LA_EP(addr) LA("{lb_endpoints: [" EP(addr) "]}")
+#define CL(fields)  "{name: c0, " fields "}"
+#define VH(name, domains)                                                                                    \
+    "{name: " name ", domains: [" domains "], routes: [{match: {prefix: /}, route: {cluster: c0}}]}"
+#define LF0 "static_resources.listeners[0].filter_chains[0].filters[0].typed_config."
+
+static const error_case_t error_cases[] = {
+    /* The examples of the loader's contract. */
+    {NULL, DEFAULT_CLUSTER ", {name: c1, connect_timeout: 5x}", NULL, NULL,
+     "static_resources.clusters[1].connect_timeout: invalid duration \"5x\" (expected e.g. \"0.25s\")"},
+    {NULL, NULL, NULL, VH("a", "\"a.com\"") ", " VH("b", "\"a.com\""),
+     LF0 "route_config.virtual_hosts[1].domains[0]: duplicate domain \"a.com\" (also in virtual_hosts[0])"},
+    /* Unsupported sections. */
+    {"dynamic_resources: {ads_config: {}}", NULL, NULL, NULL, "dynamic_resources: not supported yet"},
+    {"layered_runtime: {}", NULL, NULL, NULL, "layered_runtime: not supported yet"},
+    {"stats_sinks: []", NULL, NULL, NULL, "stats_sinks: not supported yet"},
+    {"static_resources_typo: {}", NULL, NULL, NULL,
+     "static_resources_typo: unknown field (Bootstrap supports: *"},
+    {"node: {id: a, metadata: {}}", NULL, NULL, NULL, "node.metadata: not supported yet"},
+    {"admin: {address: {socket_address: {address: localhost, port_value: 1}}}", NULL, NULL, NULL,
+     "admin.address.socket_address.address: expected an IP address, got \"localhost\""},
+    {"admin: {address: {pipe: {path: /tmp/a}}}", NULL, NULL, NULL, "admin.address.pipe: not supported yet"},
+    /* Clusters. */
+    {NULL, CL("conect_timeout: 1s"), NULL, NULL,
+     "static_resources.clusters[0].conect_timeout: unknown field *"},
+    {NULL, "{connect_timeout: 1s}", NULL, NULL,
+     "static_resources.clusters[0].name: required field is missing"},
+    {NULL, "{name: \"\"}", NULL, NULL, "static_resources.clusters[0].name: must not be empty"},
+    {NULL, CL("type: EDS"), NULL, NULL,
+     "static_resources.clusters[0].type: EDS is not supported yet (supported: STATIC, STRICT_DNS)"},
+    {NULL, CL("type: LOGICAL_DNS"), NULL, NULL,
+     "static_resources.clusters[0].type: LOGICAL_DNS is not supported yet*"},
+    {NULL, CL("type: ORIGINAL_DST"), NULL, NULL,
+     "static_resources.clusters[0].type: ORIGINAL_DST is not supported yet*"},
+    {NULL, CL("type: STATICK"), NULL, NULL,
+     "static_resources.clusters[0].type: unknown value \"STATICK\" (expected one of *"},
+    {NULL, CL("lb_policy: LEAST_REQUEST"), NULL, NULL,
+     "static_resources.clusters[0].lb_policy: LEAST_REQUEST is not supported yet (supported: ROUND_ROBIN)"},
+    {NULL, CL("dns_lookup_family: V5_ONLY"), NULL, NULL,
+     "static_resources.clusters[0].dns_lookup_family: unknown value*"},
+    {NULL, CL("health_checks: []"), NULL, NULL,
+     "static_resources.clusters[0].health_checks: not supported yet"},
+    {NULL, CL("connect_timeout: 0s"), NULL, NULL,
+     "static_resources.clusters[0].connect_timeout: must be greater than 0s"},
+    {NULL, CL("dns_refresh_rate: 0.001s"), NULL, NULL,
+     "static_resources.clusters[0].dns_refresh_rate: must be greater than 0.001s"},
+    {NULL, CL("per_connection_buffer_limit_bytes: \"100\""), NULL, NULL,
+     "static_resources.clusters[0].per_connection_buffer_limit_bytes: expected an integer, got the quoted "
+     "string*"},
+    {NULL, CL("per_connection_buffer_limit_bytes: 4294967296"), NULL, NULL,
+     "static_resources.clusters[0].per_connection_buffer_limit_bytes: 4294967296 is out of range "
+     "(0..4294967295)"},
+    {NULL, CL("per_connection_buffer_limit_bytes: 1.5"), NULL, NULL,
+     "static_resources.clusters[0].per_connection_buffer_limit_bytes: expected a non-negative integer, got "
+     "\"1.5\""},
+    {NULL, CL("per_connection_buffer_limit_bytes: -1"), NULL, NULL,
+     "static_resources.clusters[0].per_connection_buffer_limit_bytes: must not be negative, got \"-1\""},
+    {NULL, DEFAULT_CLUSTER ", " DEFAULT_CLUSTER, NULL, NULL,
+     "static_resources.clusters[1].name: duplicate cluster name \"c0\" (also clusters[0])"},
+    {NULL, CL("load_assignment: {endpoints: []}"), NULL, NULL,
+     "static_resources.clusters[0].load_assignment.cluster_name: required field is missing"},
+    {NULL, CL(LA_EP("1.2.3.4")), NULL, NULL,
+     "static_resources.clusters[0].load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_"
+     "address."
+     "port_value: an upstream endpoint needs a port (1..65535)"},
+    {NULL, CL(LA_EP("1.2.3.4, port_value: 65536")), NULL, NULL,
+     "static_resources.clusters[0].load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_"
+     "address."
+     "port_value: 65536 is out of range (0..65535)"},
+    {NULL, CL(LA_EP("1.2.3.4, port_value: \"80\"")), NULL, NULL,
+     "static_resources.clusters[0].load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_"
+     "address."
+     "port_value: expected an integer, got the quoted string \"80\" (remove the quotes)"},
+    {NULL, CL(LA_EP("backend.local, port_value: 80")), NULL, NULL,
+     "static_resources.clusters[0].load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_"
+     "address."
+     "address: STATIC clusters need an IP address, got \"backend.local\" (use STRICT_DNS for names)"},
+    {NULL, CL("type: STRICT_DNS, " LA_EP("\"bad host\", port_value: 80")), NULL, NULL,
+     "static_resources.clusters[0].load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_"
+     "address."
+     "address: invalid host name \"bad host\""},
+    {NULL,
+     CL(LA("{lb_endpoints: [{endpoint: {address: {socket_address: {address: 1.2.3.4, port_value: 1}}}, "
+           "load_balancing_weight: 0}]}")),
+     NULL, NULL,
+     "static_resources.clusters[0].load_assignment.endpoints[0].lb_endpoints[0].load_balancing_weight: 0 is "
+     "out of "
+     "range (1..4294967295)"},
+    {NULL,
+     CL(LA("{lb_endpoints: [{endpoint: {address: {socket_address: {address: 1.2.3.4, port_value: 1}}}, "
+           "health_status: SICK}]}")),
+     NULL, NULL,
+     "static_resources.clusters[0].load_assignment.endpoints[0].lb_endpoints[0].health_status: unknown "
+     "value*"},
+    {NULL, CL(LA("{priority: 1, lb_endpoints: []}")), NULL, NULL,
+     "static_resources.clusters[0].load_assignment.endpoints: priorities must be contiguous from 0: priority "
+     "1 is "
+     "used but not 0"},
+    {NULL, CL(LA("{priority: 0}, {priority: 2}")), NULL, NULL,
+     "static_resources.clusters[0].load_assignment.endpoints: priorities must be contiguous from 0: priority "
+     "2 is "
+     "used but not 1"},
+    {NULL, CL(LA("{priority: 129}")), NULL, NULL,
+     "static_resources.clusters[0].load_assignment.endpoints[0].priority: 129 is out of range (0..128)"},
+    {NULL, CL(LA("{locality: {zone: a}}")), NULL, NULL,
+     "static_resources.clusters[0].load_assignment.endpoints[0].locality: not supported yet"},
+    {NULL, CL("load_assignment: {cluster_name: c, policy: {overprovisioning_factor: 0}}"), NULL, NULL,
+     "static_resources.clusters[0].load_assignment.policy.overprovisioning_factor: 0 is out of range "
+     "(1..4294967295)"},
+    {NULL, CL("name: c1"), NULL, NULL, "static_resources.clusters[0].name: duplicate key"},
+    {NULL, "\"name: c0\"", NULL, NULL,
+     "static_resources.clusters[0]: expected a mapping (Cluster), got \"name: c0\""},
+    /* Listeners and the HTTP connection manager. */
+    {NULL, NULL, "codec_type: HTTP2,", NULL,
+     LF0 "codec_type: HTTP2 is not supported yet (supported: AUTO, HTTP1)"},
+    {NULL, NULL, "rds: {route_config_name: r},", NULL, LF0 "rds: not supported yet"},
+    {NULL, NULL, "max_request_headers_kb: 0,", NULL,
+     LF0 "max_request_headers_kb: 0 is out of range (1..8192)"},
+    {NULL, NULL, "max_request_headers_kb: 8193,", NULL,
+     LF0 "max_request_headers_kb: 8193 is out of range (1..8192)"},
+    {NULL, NULL, "common_http_protocol_options: {max_headers_count: 0},", NULL,
+     LF0 "common_http_protocol_options.max_headers_count: 0 is out of range (1..4294967295)"},
+    {NULL, NULL, "generate_request_id: yes,", NULL,
+     LF0 "generate_request_id: expected true or false, got \"yes\""},
+    {NULL, NULL, "use_remote_address: \"true\",", NULL,
+     LF0 "use_remote_address: expected true or false, got \"true\""},
+    {NULL, NULL, "stream_idle_timeout: -1s,", NULL,
+     LF0 "stream_idle_timeout: must not be negative, got \"-1s\""},
+    {NULL, NULL, "drain_timeout: 5,", NULL,
+     LF0 "drain_timeout: invalid duration \"5\" (expected e.g. \"0.25s\")"},
+    {NULL, NULL, "access_log: [{name: envoy.access_loggers.syslog}],", NULL,
+     LF0 "access_log[0].name: access logger \"envoy.access_loggers.syslog\" is not supported*"},
+    {NULL, NULL, "access_log: [{name: envoy.access_loggers.file}],", NULL,
+     LF0 "access_log[0].typed_config: envoy.access_loggers.file needs a typed_config with a path"},
+    {NULL, NULL,
+     "access_log: [{name: envoy.access_loggers.file, typed_config: {\"@type\": "
+     "type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StdoutAccessLog}}],",
+     NULL,
+     LF0 "access_log[0].typed_config.@type: expected "
+         "\"type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog\", got*"},
+    {NULL, NULL, "access_log: [{name: envoy.access_loggers.stdout, filter: {}}],", NULL,
+     LF0 "access_log[0].filter: not supported yet"},
+    {NULL, NULL, "http_filters: [{name: envoy.filters.http.cors}, {name: envoy.filters.http.router}],", NULL,
+     LF0 "http_filters: duplicate key"},
+    {NULL, NULL, "tracing: {},", NULL, LF0 "tracing: not supported yet"},
+    {NULL, NULL, NULL, "{name: v, domains: [a.com], routes: [{match: {prefix: /}, route: {cluster: nope}}]}",
+     LF0 "route_config.virtual_hosts[0].routes[0].route.cluster: unknown cluster \"nope\" (not defined in "
+         "static_resources.clusters)"},
+    {NULL, NULL, NULL,
+     "{name: v, domains: [a.com], routes: [{match: {prefix: /, path: /x}, route: {cluster: c0}}]}",
+     LF0 "route_config.virtual_hosts[0].routes[0].match.path: only one of prefix, path may be set"},
+    {NULL, NULL, NULL, "{name: v, domains: [a.com], routes: [{match: {}, route: {cluster: c0}}]}",
+     LF0 "route_config.virtual_hosts[0].routes[0].match: one of prefix, path is required"},
+    {NULL, NULL, NULL,
+     "{name: v, domains: [a.com], routes: [{match: {safe_regex: {regex: x}}, route: {cluster: c0}}]}",
+     LF0 "route_config.virtual_hosts[0].routes[0].match.safe_regex: not supported yet"},
+    {NULL, NULL, NULL, "{name: v, domains: [a.com], routes: [{match: {prefix: /}, redirect: {}}]}",
+     LF0 "route_config.virtual_hosts[0].routes[0].redirect: not supported yet"},
+    {NULL, NULL, NULL, "{name: v, domains: [a.com], routes: [{match: {prefix: /}}]}",
+     LF0 "route_config.virtual_hosts[0].routes[0].route: required field is missing"},
+    {NULL, NULL, NULL,
+     "{name: v, domains: [a.com], routes: [{match: {prefix: /}, route: {cluster: c0, weighted_clusters: "
+     "{}}}]}",
+     LF0 "route_config.virtual_hosts[0].routes[0].route.weighted_clusters: not supported yet"},
+    {NULL, NULL, NULL,
+     "{name: v, domains: [a.com], routes: [{match: {prefix: /}, route: {cluster: c0, timeout: 1m}}]}",
+     LF0 "route_config.virtual_hosts[0].routes[0].route.timeout: invalid duration \"1m\" (expected e.g. "
+         "\"0.25s\")"},
+    {NULL, NULL, NULL, "{name: v, domains: []}",
+     LF0 "route_config.virtual_hosts[0].domains: needs at least 1 item"},
+    {NULL, NULL, NULL, "{name: v}", LF0 "route_config.virtual_hosts[0].domains: required field is missing"},
+    {NULL, NULL, NULL, "{domains: [a]}", LF0 "route_config.virtual_hosts[0].name: required field is missing"},
+    {NULL, NULL, NULL, VH("a", "\"a.*.com\""),
+     LF0 "route_config.virtual_hosts[0].domains[0]: invalid domain \"a.*.com\": a wildcard may only be the "
+         "first or "
+         "the last character"},
+    {NULL, NULL, NULL, VH("a", "\"*.a.*\""), LF0 "route_config.virtual_hosts[0].domains[0]: invalid domain*"},
+    {NULL, NULL, NULL, VH("a", "\"a b\""), LF0 "route_config.virtual_hosts[0].domains[0]: invalid domain*"},
+    {NULL, NULL, NULL, VH("a", "\"\""), LF0 "route_config.virtual_hosts[0].domains[0]: must not be empty"},
+    {NULL, NULL, NULL, VH("a", "\"A.com\", \"b.com\"") ", " VH("b", "\"c.com\", \"a.COM\""),
+     LF0 "route_config.virtual_hosts[1].domains[1]: duplicate domain \"a.COM\" (also in virtual_hosts[0])"},
+    {NULL, NULL, NULL, VH("a", "\"x.com\", \"x.com\""),
+     LF0 "route_config.virtual_hosts[0].domains[1]: duplicate domain \"x.com\" in the same virtual host"},
+    {NULL, NULL, NULL, VH("a", "\"*\"") ", " VH("b", "\"*\""),
+     LF0 "route_config.virtual_hosts[1].domains[0]: only one virtual host may use the \"*\" domain "
+         "(virtual_hosts[0] "
+         "does)"},
+    {NULL, NULL, NULL, "{name: v, domains: [a], virtual_clusters: []}",
+     LF0 "route_config.virtual_hosts[0].virtual_clusters: not supported yet"},
+};
+
+static const char *const listener_error_docs[][2] = {
+    {"static_resources: {clusters: [], listeners: [{name: a, address: {socket_address: {address: "
+     "0.0.0.0}}}]}",
+     "static_resources.listeners[0].filter_chains: required field is missing"},
+    {"static_resources: {listeners: [{name: a, address: {socket_address: {address: 0.0.0.0}}, filter_chains: "
+     "[{}, "
+     "{}]}]}",
+     "static_resources.listeners[0].filter_chains: exactly one filter chain is supported for now"},
+    {"static_resources: {listeners: [{name: a, address: {socket_address: {address: 0.0.0.0}}, filter_chains: "
+     "[{filters: []}]}]}",
+     "static_resources.listeners[0].filter_chains[0].filters: must contain "
+     "envoy.filters.network.http_connection_manager"},
+    {"static_resources: {listeners: [{name: a, address: {socket_address: {address: 0.0.0.0}}, filter_chains: "
+     "[{filters: [{name: envoy.filters.network.tcp_proxy}]}]}]}",
+     "static_resources.listeners[0].filter_chains[0].filters[0].name: network filter "
+     "\"envoy.filters.network.tcp_proxy\" is not supported (only "
+     "envoy.filters.network.http_connection_manager)"},
+    {"static_resources: {listeners: [{name: a, address: {socket_address: {address: 0.0.0.0}}, filter_chains: "
+     "[{filters: [{name: envoy.filters.network.http_connection_manager, typed_config: {\"@type\": x}}]}]}]}",
+     "static_resources.listeners[0].filter_chains[0].filters[0].typed_config.@type: expected \"" HCM_TYPE
+     "\", got \"x\""},
+    {"static_resources: {listeners: [{name: a, address: {socket_address: {address: 0.0.0.0}}, filter_chains: "
+     "[{filters: [{name: envoy.filters.network.http_connection_manager, typed_config: {\"@type\": \"" HCM_TYPE
+     "\", stat_prefix: s, route_config: {}}}]}]}]}",
+     "static_resources.listeners[0].filter_chains[0].filters[0].typed_config.http_filters: must contain "
+     "envoy.filters.http.router"},
+    {"static_resources: {listeners: [{name: a, address: {socket_address: {address: 0.0.0.0}}, filter_chains: "
+     "[{filters: [{name: envoy.filters.network.http_connection_manager, typed_config: {\"@type\": \"" HCM_TYPE
+     "\", stat_prefix: s, route_config: {}, http_filters: [{name: envoy.filters.http.router}, {name: "
+     "envoy.filters.http.router}]}}]}]}]}",
+     "static_resources.listeners[0].filter_chains[0].filters[0].typed_config.http_filters[1].name: "
+     "envoy.filters.http.router is listed more than once"},
+    {"static_resources: {listeners: [{name: a, address: {socket_address: {address: 0.0.0.0}}, filter_chains: "
+     "[{filters: [{name: envoy.filters.network.http_connection_manager, typed_config: {\"@type\": \"" HCM_TYPE
+     "\", stat_prefix: s, route_config: {}, http_filters: [{name: envoy.filters.http.router, typed_config: "
+     "{\"@type\": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router, "
+     "suppress_envoy_headers: "
+     "true}}]}}]}]}]}",
+     "static_resources.listeners[0].filter_chains[0].filters[0].typed_config.http_filters[0].typed_config."
+     "suppress_envoy_headers: not supported yet"},
+    {"static_resources: {listeners: [{name: a, address: {socket_address: {address: 0.0.0.0}}, filter_chains: "
+     "[{filters: [{name: envoy.filters.network.http_connection_manager, typed_config: {\"@type\": \"" HCM_TYPE
+     "\", stat_prefix: s, route_config: {}, http_filters: [{name: envoy.filters.http.cors}]}}]}]}]}",
+     "static_resources.listeners[0].filter_chains[0].filters[0].typed_config.http_filters[0].name: HTTP "
+     "filter "
+     "\"envoy.filters.http.cors\" is not supported (only envoy.filters.http.router)"},
+    {"static_resources: {listeners: [{name: a, address: {socket_address: {address: 0.0.0.0}}, filter_chains: "
+     "[{filters: [{name: envoy.filters.network.http_connection_manager, typed_config: {\"@type\": \"" HCM_TYPE
+     "\", route_config: {}, http_filters: [{name: envoy.filters.http.router}]}}]}]}]}",
+     "static_resources.listeners[0].filter_chains[0].filters[0].typed_config.stat_prefix: required field is "
+     "missing"},
+    {"static_resources: {listeners: [{name: a, address: {socket_address: {address: 0.0.0.0}}, filter_chains: "
+     "[{filter_chain_match: {}}]}]}",
+     "static_resources.listeners[0].filter_chains[0].filter_chain_match: not supported yet"},
+    {"static_resources: {listeners: [{name: a, address: {socket_address: {address: \"::\", port_value: "
+     "70000}}}]}",
+     "static_resources.listeners[0].address.socket_address.port_value: 70000 is out of range (0..65535)"},
+    {"static_resources: {listeners: [{name: a, address: {socket_address: {address: my-host, port_value: "
+     "1}}}]}",
+     "static_resources.listeners[0].address.socket_address.address: expected an IP address, got \"my-host\""},
+    {"static_resources: {listeners: [{name: a, address: {socket_address: {address: 0.0.0.0, named_port: "
+     "http}}}]}",
+     "static_resources.listeners[0].address.socket_address.named_port: not supported yet"},
+    {"static_resources: {listeners: [{name: a, address: {socket_address: {address: 0.0.0.0, protocol: "
+     "UDP}}}]}",
+     "static_resources.listeners[0].address.socket_address.protocol: UDP is not supported yet (supported: "
+     "TCP)"},
+    {"static_resources: {listeners: [{address: {socket_address: {address: 0.0.0.0}}}]}",
+     "static_resources.listeners[0].name: required field is missing"},
+    {"static_resources: {listeners: [{name: a, listener_filters: []}]}",
+     "static_resources.listeners[0].listener_filters: not supported yet"},
+    {"static_resources: {listeners: {name: a}}",
+     "static_resources.listeners: expected a list, got a mapping"},
+    {"static_resources: {secrets: []}", "static_resources.secrets: not supported yet"},
+    {"static_resources: [1]", "static_resources: expected a mapping (StaticResources), got a list"},
+    /* Whole-document errors. */
+    {"- a\n- b\n", "expected a mapping (Bootstrap), got a list"},
+    {"node: {id: a}\n---\nnode: {id: b}\n", "YAML error at line 2: more than one document in the file"},
+    {"node:\n  id: [a\n", "YAML syntax error at line 3, column 1: *"},
+    {"node: {id: a}\nnode: {id: b}\n", "node: duplicate key"},
+    {"node: {id: *undefined}\n", "YAML syntax error at line 1, column 12: found undefined alias*"},
+    {"? [a]\n: b\n", "keys must be strings, got a list"},
+    {"node: {id: \"a\\0b\"}\n", "node.id: must not contain a NUL character"},
+    {"node: {id: {x: 1}}\n", "node.id: expected a string, got a mapping"},
+};
+
+static void check_error(const char *yaml, const char *want)
+{
+    rm_bootstrap_config_t *b = (rm_bootstrap_config_t *)0x1;
+    char err[1024] = "";
+    int rc = rm_bootstrap_load_string(yaml, strlen(yaml), &b, err, sizeof(err));
+    if (rc != -1)
+        fail_msg("loaded but expected error \"%s\"\n--- document:\n%s", want, yaml);
+    assert_ptr_equal(b, (rm_bootstrap_config_t *)0x1); /* *out untouched on error */
+    size_t n = strlen(want);
+    bool ok = want[n - 1] == '*' ? strncmp(err, want, n - 1) == 0 : strcmp(err, want) == 0;
+    if (!ok)
+        fail_msg("error mismatch\n  want: %s\n  got:  %s\n--- document:\n%s", want, err, yaml);
+}
+
+static void test_errors_name_their_path(void **state)
+{
+    for (size_t i = 0; i < sizeof(error_cases) / sizeof(error_cases[0]); i++) {
+        const error_case_t *c = &error_cases[i];
+        char *yaml = build(c->top, c->clusters, c->hcm, c->vhosts);
+        check_error(yaml, c->want);
+        free(yaml);
+    }
+    for (size_t i = 0; i < sizeof(listener_error_docs) / sizeof(listener_error_docs[0]); i++)
+        check_error(listener_error_docs[i][0], listener_error_docs[i][1]);
+}
+
+/* Durations in both proto-JSON forms; stored as milliseconds, sub-millisecond rest rounded up. */
+static void test_durations(void **state)
+{
+    static const struct {
+        const char *text;
+        uint64_t ms;
+    } ok[] = {
+        {"5s", 5000},
+        {"0.25s", 250},
+        {"1.5s", 1500},
+        {"0s", 0},
+        {"0.000000001s", 1},
+        {"0.0015s", 2},
+        {"3600s", 3600000},
+        {"\"2s\"", 2000},
+        {"{seconds: 2, nanos: 500000000}", 2500},
+        {"{seconds: \"3\"}", 3000},
+        {"{nanos: 1000}", 1},
+        {"{}", 0},
+        {"315576000000s", 315576000000000ull},
+    };
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        char vh[256];
+        snprintf(vh, sizeof(vh),
+                 "{name: v, domains: [a], routes: [{match: {prefix: /}, route: {cluster: c0, timeout: %s}}]}",
+                 ok[i].text);
+        char *yaml = build(NULL, NULL, NULL, vh);
+        rm_bootstrap_config_t *b = load_ok(yaml);
+        free(yaml);
+        if (b->listeners[0].hcm.route_config.virtual_hosts[0].routes[0].timeout_ms != ok[i].ms)
+            fail_msg(
+                "%s: got %llu ms", ok[i].text,
+                (unsigned long long)b->listeners[0].hcm.route_config.virtual_hosts[0].routes[0].timeout_ms);
+        rm_bootstrap_config_free(b);
+    }
+    static const struct {
+        const char *text, *sub, *want;
+    } bad[] = {
+        {"5x", "", "invalid duration \"5x\" (expected e.g. \"0.25s\")"},
+        {"5", "", "invalid duration \"5\" (expected e.g. \"0.25s\")"},
+        {"\"5\"", "", "invalid duration \"5\" (expected e.g. \"0.25s\")"},
+        {"s", "", "invalid duration \"s\" (expected e.g. \"0.25s\")"},
+        {".5s", "", "invalid duration \".5s\" (expected e.g. \"0.25s\")"},
+        {"1.s", "", "invalid duration \"1.s\" (expected e.g. \"0.25s\")"},
+        {"1.0000000001s", "", "invalid duration \"1.0000000001s\" (expected e.g. \"0.25s\")"},
+        {"1e3s", "", "invalid duration \"1e3s\" (expected e.g. \"0.25s\")"},
+        {"\" 1s\"", "", "invalid duration \" 1s\" (expected e.g. \"0.25s\")"},
+        {"315576000001s", "", "invalid duration \"315576000001s\" (expected e.g. \"0.25s\")"},
+        {"-0.5s", "", "must not be negative, got \"-0.5s\""},
+        {"[1s]", "", "invalid duration a list (expected e.g. \"0.25s\")"},
+        {"{seconds: -1}", ".seconds", "must not be negative, got \"-1\""},
+        {"{seconds: 315576000001}", ".seconds", "315576000001 is out of range (0..315576000000)"},
+        {"{nanos: 1000000000}", ".nanos", "1000000000 is out of range (0..999999999)"},
+        {"{nanos: \"5\"}", ".nanos", "expected an integer, got the quoted string \"5\" (remove the quotes)"},
+        {"{minutes: 1}", ".minutes", "unknown field (Duration supports: seconds, nanos)"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char vh[256], want[512];
+        snprintf(vh, sizeof(vh),
+                 "{name: v, domains: [a], routes: [{match: {prefix: /}, route: {cluster: c0, timeout: %s}}]}",
+                 bad[i].text);
+        snprintf(want, sizeof(want), "%sroute_config.virtual_hosts[0].routes[0].route.timeout%s: %s", LF0,
+                 bad[i].sub, bad[i].want);
+        char *yaml = build(NULL, NULL, NULL, vh);
+        check_error(yaml, want);
+        free(yaml);
+    }
+}
+
+static void test_duration_parser(void **state)
+{
+    uint64_t s = 0;
+    uint32_t ns = 0;
+    assert_int_equal(rm_yaml_parse_duration("1.000000001s", 12, &s, &ns), 0);
+    assert_int_equal(s, 1);
+    assert_int_equal(ns, 1);
+    assert_int_equal(rm_yaml_parse_duration("0.5s", 4, &s, &ns), 0);
+    assert_int_equal(ns, 500000000);
+    /* Length-bounded: the parser must not read past len. */
+    assert_int_equal(rm_yaml_parse_duration("2s9", 2, &s, &ns), 0);
+    assert_int_equal(s, 2);
+    assert_int_equal(rm_yaml_parse_duration("", 0, &s, &ns), -1);
+    assert_int_equal(rm_yaml_parse_duration("1", 1, &s, &ns), -1);
+    uint64_t v;
+    assert_int_equal(rm_yaml_parse_uint64("18446744073709551615", 20, &v), 0);
+    assert_true(v == UINT64_MAX);
+    assert_int_equal(rm_yaml_parse_uint64("18446744073709551616", 20, &v), -1);
+    assert_int_equal(rm_yaml_parse_uint64("007", 3, &v), -1);
+    assert_int_equal(rm_yaml_parse_uint64("0", 1, &v), 0);
+    assert_int_equal(v, 0);
+    assert_int_equal(rm_yaml_parse_uint64("+1", 2, &v), -1);
+}
+
+static void test_enums_and_numbers(void **state)
+{
+    /* Enum names and, as proto-JSON allows, numbers. */
+    char *yaml =
+        build(NULL,
+              "{name: c0, type: 1, dns_lookup_family: V4_PREFERRED, lb_policy: 0, " LA(
+                  "{lb_endpoints: [{endpoint: {address: {socket_address: {address: svc, port_value: 80}}}, "
+                  "health_status: DEGRADED}]}") "}",
+              "codec_type: AUTO,", NULL);
+    rm_bootstrap_config_t *b = load_ok(yaml);
+    free(yaml);
+    assert_int_equal(b->clusters[0].type, RM_CLUSTER_STRICT_DNS);
+    assert_int_equal(b->clusters[0].dns_lookup_family, RM_DNS_LOOKUP_V4_PREFERRED);
+    assert_int_equal(b->clusters[0].endpoints[0].health_status, RM_HEALTH_STATUS_DEGRADED);
+    rm_bootstrap_config_free(b);
+
+    yaml = build(NULL, "{name: c0, dns_lookup_family: ALL, type: 3}", NULL, NULL);
+    check_error(
+        yaml, "static_resources.clusters[0].type: EDS is not supported yet (supported: STATIC, STRICT_DNS)");
+    free(yaml);
+}
+
+static void test_priorities_flatten(void **state)
+{
+    char *yaml =
+        build(NULL,
+              CL(LA("{priority: 1, lb_endpoints: [" EP("10.0.0.2, port_value: 2") "]}, {lb_endpoints: [" EP(
+                  "10.0.0.1, port_value: 1") ", " EP("10.0.0.3, port_value: 3") "]}, {priority: 1}")),
+              NULL, NULL);
+    rm_bootstrap_config_t *b = load_ok(yaml);
+    free(yaml);
+    const rm_cluster_config_t *c = &b->clusters[0];
+    assert_int_equal(c->num_endpoints, 3);
+    assert_int_equal(c->endpoints[0].address.port, 2);
+    assert_int_equal(c->endpoints[0].priority, 1);
+    assert_int_equal(c->endpoints[1].address.port, 1);
+    assert_int_equal(c->endpoints[1].priority, 0);
+    assert_int_equal(c->endpoints[2].address.port, 3);
+    assert_int_equal(c->endpoints[2].priority, 0);
+    rm_bootstrap_config_free(b);
+}
+
+static void test_empty_and_null(void **state)
+{
+    /* Envoy accepts an empty bootstrap; so do we (nothing to serve, but valid). */
+    rm_bootstrap_config_t *b = load_ok("");
+    assert_int_equal(b->num_listeners, 0);
+    assert_int_equal(b->num_clusters, 0);
+    rm_bootstrap_config_free(b);
+    b = load_ok("# only a comment\n");
+    rm_bootstrap_config_free(b);
+    /* null means "not set". */
+    b = load_ok("admin: ~\nnode: {id: null, cluster: x}\nstatic_resources: {clusters: }\n");
+    assert_false(b->admin.enabled);
+    assert_null(b->node.id);
+    assert_string_equal(b->node.cluster, "x");
+    rm_bootstrap_config_free(b);
+}
+
+static void test_json_and_anchors(void **state)
+{
+    /* JSON is YAML: an Envoy JSON bootstrap loads too. */
+    const char *json = "{\"node\": {\"id\": \"n\"}, \"admin\": {\"address\": {\"socket_address\": "
+                       "{\"address\": \"::1\", \"port_value\": 0}}}}";
+    rm_bootstrap_config_t *b = load_ok(json);
+    assert_string_equal(b->node.id, "n");
+    assert_true(b->admin.enabled);
+    assert_int_equal(b->admin.address.port, 0);
+    rm_bootstrap_config_free(b);
+
+    /* Anchors and aliases are resolved (a common way to share endpoint lists). */
+    const char *anchors =
+        "static_resources:\n"
+        "  clusters:\n"
+        "  - name: a\n"
+        "    load_assignment:\n"
+        "      cluster_name: a\n"
+        "      endpoints: &eps\n"
+        "      - lb_endpoints:\n"
+        "        - endpoint: {address: {socket_address: {address: 10.1.1.1, port_value: 80}}}\n"
+        "  - name: b\n"
+        "    load_assignment: {cluster_name: b, endpoints: *eps}\n";
+    b = load_ok(anchors);
+    assert_int_equal(b->num_clusters, 2);
+    assert_int_equal(b->clusters[1].num_endpoints, 1);
+    assert_string_equal(b->clusters[1].endpoints[0].address.address, "10.1.1.1");
+    rm_bootstrap_config_free(b);
+}
+
+/* An alias bomb is a small file that names one subtree a huge number of times: it must fail fast
+ * with a clear error rather than build millions of endpoints. Here 200 clusters alias one cluster
+ * whose 200 localities alias one list of 200 endpoints: 8M endpoints from ~30 KB. */
+static void test_alias_bomb(void **state)
+{
+    char *doc = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&doc, &len);
+    fprintf(f, "static_resources:\n  clusters:\n");
+    fprintf(f, "  - name: c0\n    load_assignment:\n      cluster_name: c0\n      endpoints:\n");
+    fprintf(f, "      - lb_endpoints: &eps [");
+    for (int j = 0; j < 200; j++)
+        fprintf(f, "%s{endpoint: {address: {socket_address: {address: 1.1.1.1, port_value: 1}}}}",
+                j ? ", " : "");
+    fprintf(f, "]\n");
+    fprintf(f, "  - &c1\n    name: c1\n    load_assignment:\n      cluster_name: c1\n      endpoints: [");
+    for (int j = 0; j < 200; j++)
+        fprintf(f, "%s{lb_endpoints: *eps}", j ? ", " : "");
+    fprintf(f, "]\n");
+    for (int k = 0; k < 200; k++)
+        fprintf(f, "  - *c1\n");
+    fclose(f);
+    rm_bootstrap_config_t *b = NULL;
+    char err[512] = "";
+    assert_int_equal(rm_bootstrap_load_string(doc, len, &b, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "document expands to too many nodes (aliases used too often)"));
+    free(doc);
+}
+
+static void test_load_file(void **state)
+{
+    char path[] = "/tmp/remora-bootstrap-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, full_yaml, strlen(full_yaml)), (ssize_t)strlen(full_yaml));
+    close(fd);
+    rm_bootstrap_config_t *b = NULL;
+    char err[512] = "";
+    assert_int_equal(rm_bootstrap_load_file(path, &b, err, sizeof(err)), 0);
+    assert_int_equal(b->num_clusters, 2);
+    rm_bootstrap_config_free(b);
+    unlink(path);
+
+    b = NULL;
+    assert_int_equal(rm_bootstrap_load_file(path, &b, err, sizeof(err)), -1);
+    assert_null(b);
+    char want[256];
+    snprintf(want, sizeof(want), "%s: No such file or directory", path);
+    assert_string_equal(err, want);
+    assert_int_equal(rm_bootstrap_load_file("/tmp", &b, err, sizeof(err)), -1);
+    /* A NULL error buffer is allowed. */
+    assert_int_equal(rm_bootstrap_load_file(path, &b, NULL, 0), -1);
+}
+
+/* The example shipped in docs/ must stay loadable. The source tree is found from this file's path. */
+static void test_docs_example_loads(void **state)
+{
+    char root[4096];
+    snprintf(root, sizeof(root), "%s", __FILE__);
+    char *cut = strstr(root, "tests/unit/config/test_bootstrap.c");
+    if (cut == NULL)
+        fail_msg("cannot locate the source tree from %s", __FILE__);
+    snprintf(cut, sizeof(root) - (size_t)(cut - root), "docs/examples/static.yaml");
+    rm_bootstrap_config_t *b = NULL;
+    char err[512] = "";
+    if (rm_bootstrap_load_file(root, &b, err, sizeof(err)) != 0)
+        fail_msg("%s", err);
+    assert_int_equal(b->num_listeners, 1);
+    assert_int_equal(b->num_clusters, 2);
+    assert_true(b->listeners[0].hcm.route_config.num_virtual_hosts >= 2);
+    rm_bootstrap_config_free(b);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_full_bootstrap),
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_errors_name_their_path),
+        cmocka_unit_test(test_durations),
+        cmocka_unit_test(test_duration_parser),
+        cmocka_unit_test(test_enums_and_numbers),
+        cmocka_unit_test(test_priorities_flatten),
+        cmocka_unit_test(test_empty_and_null),
+        cmocka_unit_test(test_json_and_anchors),
+        cmocka_unit_test(test_alias_bomb),
+        cmocka_unit_test(test_load_file),
+        cmocka_unit_test(test_docs_example_loads),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
