@@ -256,6 +256,12 @@ static int parse_head(rm_upstream_conn_t *c, struct evbuffer *in)
         memset(&head, 0, sizeof(head));
         head.status = resp.status;
         head.content_length = resp.body_kind == RM_H1_BODY_LENGTH ? (int64_t)resp.content_length : -1;
+        if (c->req_is_head) {
+            /* A HEAD response announces the length the GET would have had: pass it on. */
+            for (size_t i = 0; i < resp.num_headers; i++)
+                if (rm_h1_header_name_eq(&resp.headers[i], "content-length"))
+                    head.content_length = (int64_t)resp.content_length;
+        }
         for (size_t i = 0; i < resp.num_headers; i++) {
             const rm_h1_header_t *h = &resp.headers[i];
             if (rm_h1_is_hop_by_hop(h, resp.headers, resp.num_headers) ||
@@ -487,9 +493,11 @@ rm_upstream_conn_t *rm_h1_pool_acquire(rm_h1_pool_t *pool, const rm_upstream_cal
 
 void rm_h1_pool_drain(rm_h1_pool_t *pool)
 {
-    pool->draining = true;
+    /* Close idle connections before flagging the drain, so the last close does not free the pool
+     * under this loop. */
     while (pool->idle != NULL)
         conn_destroy(pool->idle, false);
+    pool->draining = true;
     pool_maybe_free(pool);
 }
 
