@@ -69,7 +69,20 @@ typedef struct {
     rm_endpoint_config_t *endpoints;
     size_t num_endpoints;
     rm_dns_lookup_family_t dns_lookup_family; /* STRICT_DNS only, default AUTO */
+    /* EDS clusters: the ClusterLoadAssignment name to subscribe to (eds_cluster_config.service_name,
+     * or the cluster name when empty); endpoints then come from EDS, not from the config. */
+    char *eds_service_name;
 } rm_cluster_config_t;
+
+/* One EDS resource (ClusterLoadAssignment), converted. */
+typedef struct {
+    char *cluster_name; /* the CLA's cluster_name = the EDS service name */
+    rm_endpoint_config_t *endpoints;
+    size_t num_endpoints;
+    uint32_t overprovisioning_factor; /* policy.overprovisioning_factor, default 140 */
+} rm_cluster_load_assignment_t;
+
+void rm_cluster_load_assignment_free(rm_cluster_load_assignment_t *cla); /* frees members, not cla itself */
 
 typedef enum {
     RM_ROUTE_MATCH_PREFIX = 0,
@@ -151,9 +164,25 @@ typedef struct {
     char *access_log_path; /* admin.access_log_path, NULL if absent */
 } rm_admin_config_t;
 
+/* A config source: ADS, or a gRPC API config source pointing at a static cluster. */
+typedef struct {
+    bool set;                         /* the field was present */
+    bool ads;                         /* {ads: {}} */
+    char *grpc_cluster;               /* api_config_source.grpc_services[0].envoy_grpc.cluster_name */
+    uint64_t initial_fetch_timeout_ms; /* default 15000 */
+} rm_config_source_t;
+
+/* bootstrap.dynamic_resources */
+typedef struct {
+    bool enabled;
+    rm_config_source_t ads_config; /* api_type GRPC with one envoy_grpc service */
+    rm_config_source_t cds_config;
+} rm_dynamic_resources_config_t;
+
 typedef struct {
     rm_node_config_t node;
     rm_admin_config_t admin;
+    rm_dynamic_resources_config_t dynamic_resources;
     rm_listener_config_t *listeners;
     size_t num_listeners;
     rm_cluster_config_t *clusters;
