@@ -22,7 +22,19 @@ void rm_cluster_config_free(rm_cluster_config_t *c)
     for (size_t i = 0; i < c->num_endpoints; i++)
         socket_address_free(&c->endpoints[i].address);
     free(c->endpoints);
+    free(c->eds_service_name);
     memset(c, 0, sizeof(*c));
+}
+
+void rm_cluster_load_assignment_free(rm_cluster_load_assignment_t *cla)
+{
+    if (cla == NULL)
+        return;
+    free(cla->cluster_name);
+    for (size_t i = 0; i < cla->num_endpoints; i++)
+        socket_address_free(&cla->endpoints[i].address);
+    free(cla->endpoints);
+    memset(cla, 0, sizeof(*cla));
 }
 
 static void route_free(rm_route_config_t *r)

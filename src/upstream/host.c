@@ -12,8 +12,8 @@ static rm_host_t *host_new(uint32_t weight, uint32_t priority)
 {
     rm_host_t *h = RM_NEW(rm_host_t);
     atomic_init(&h->refcnt, 1);
-    h->weight = weight ? weight : 1;
-    h->priority = priority;
+    atomic_init(&h->weight, weight ? weight : 1);
+    atomic_init(&h->priority, priority);
     atomic_init(&h->health_flags, 0);
     return h;
 }

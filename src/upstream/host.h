@@ -37,8 +37,10 @@ typedef struct rm_host {
     char *address_str; /* "ip:port", as shown in /clusters and access logs */
     struct sockaddr_storage addr;
     socklen_t addr_len;
-    uint32_t weight;
-    uint32_t priority;
+    /* Weight and priority may change in place through EDS (the host keeps its identity, stats,
+     * health and connections); a new cluster object regroups levels by the new priority. */
+    _Atomic uint32_t weight;
+    _Atomic uint32_t priority;
     _Atomic uint32_t health_flags;
     rm_host_stats_t stats;
 } rm_host_t;
