@@ -62,7 +62,11 @@ static void collect_stats(rm_admin_t *a, stat_list_t *out)
         snprintf(prefix, sizeof(prefix), "cluster.%s.", c->name);
         rm_cluster_stats_visit(&c->shared->stats, prefix, stat_push, out);
     }
-    stat_push(out, "cluster_manager.", "active_clusters", (int64_t)snap->num_clusters, 1);
+    rm_cm_stats_t *cms = rm_cluster_manager_stats(a->view.cm);
+#define RM_CM_VISIT(name, kind)                                                                              \
+    stat_push(out, "cluster_manager.", #name, (int64_t)RM_STAT_GET(cms->name), #kind[0] == 'G');
+    RM_CM_STATS(RM_CM_VISIT)
+#undef RM_CM_VISIT
     for (size_t i = 0; i < a->view.num_listeners; i++) {
         rm_listener_t *l = a->view.listeners[i];
         snprintf(prefix, sizeof(prefix), "http.%s.", l->cfg->hcm.stat_prefix);

@@ -251,7 +251,9 @@ static void ds_reset(void *ds)
     rm_h1_server_conn_t *c = ds;
     c->stream = NULL;
     c->stream_active = false;
-    conn_kill(c);
+    /* Flush what was already produced, then close: the client sees a response cut short (short
+     * Content-Length body or a missing last chunk), which is how HTTP/1.1 signals a reset. */
+    conn_close_after_flush(c);
 }
 
 static size_t ds_write_buffered(void *ds)

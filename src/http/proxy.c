@@ -21,7 +21,8 @@
     X(UPSTREAM_REQUEST_TIMEOUT, "UT")                                                                        \
     X(UPSTREAM_PROTOCOL_ERROR, "UPE")                                                                        \
     X(NO_CLUSTER_FOUND, "NC")                                                                                \
-    X(DOWNSTREAM_CONNECTION_TERMINATION, "DC")
+    X(DOWNSTREAM_CONNECTION_TERMINATION, "DC")                                                               \
+    X(STREAM_IDLE_TIMEOUT, "SI")
 
 enum {
 #define RM_RF_ENUM(e, s) RF_BIT_##e,
@@ -52,6 +53,7 @@ struct rm_proxy_stream {
 
     struct evbuffer *req_buf; /* request body waiting for the upstream connection */
     struct event *timeout_ev;
+    struct event *idle_ev; /* stream_idle_timeout: no bytes either way for this long */
 
     bool req_complete;      /* downstream request fully received */
     bool req_paused;        /* downstream reads disabled by us */
@@ -158,6 +160,8 @@ static void stream_finish(rm_proxy_stream_t *ps, bool call_done)
     detach_upstream(ps, !call_done);
     if (ps->timeout_ev)
         event_free(ps->timeout_ev);
+    if (ps->idle_ev)
+        event_free(ps->idle_ev);
     RM_STAT_DEC(st->downstream_rq_active);
     if (ps->status > 0)
         RM_STAT_STATUS_CLASS(st, downstream_rq_, ps->status);
@@ -214,6 +218,7 @@ static void stream_finish(rm_proxy_stream_t *ps, bool call_done)
 }
 
 static void arm_route_timeout(rm_proxy_stream_t *ps);
+static void touch(rm_proxy_stream_t *ps);
 
 /* ---- upstream callbacks ---- */
 
@@ -255,6 +260,7 @@ static void up_on_pool_failure(void *ctx, rm_upstream_reset_t reason)
 static void up_on_response_headers(void *ctx, rm_response_head_t *head, bool end_stream)
 {
     rm_proxy_stream_t *ps = ctx;
+    touch(ps);
     uint64_t now = rm_clock_now_ms(ps->worker->clock);
     ps->upstream_svc_ms = (int64_t)(now - ps->upstream_start_ms);
     ps->status = head->status;
@@ -271,6 +277,7 @@ static void up_on_response_headers(void *ctx, rm_response_head_t *head, bool end
 static void up_on_response_data(void *ctx, struct evbuffer *data, bool end_stream)
 {
     rm_proxy_stream_t *ps = ctx;
+    touch(ps);
     ps->bytes_sent += evbuffer_get_length(data);
     ps->ops->send_data(ps->ds, data, end_stream);
     if (end_stream) {
@@ -360,6 +367,34 @@ static void arm_route_timeout(rm_proxy_stream_t *ps)
     evtimer_add(ps->timeout_ev, &tv);
 }
 
+static void stream_idle_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    rm_proxy_stream_t *ps = arg;
+    detach_upstream(ps, true);
+    if (!ps->resp_headers_sent) {
+        /* Like Envoy: 408 while the request is still arriving, 504 while waiting for the response. */
+        local_reply(ps, ps->req_complete ? 504 : 408, "stream timeout", RF_STREAM_IDLE_TIMEOUT);
+        return;
+    }
+    ps->flags |= RF_STREAM_IDLE_TIMEOUT;
+    ps->ops->reset(ps->ds);
+    stream_finish(ps, false);
+}
+
+/* Pushes the stream idle deadline forward; called on any progress in either direction. */
+static void touch(rm_proxy_stream_t *ps)
+{
+    uint64_t ms = ps->listener->cfg->hcm.stream_idle_timeout_ms;
+    if (ms == 0)
+        return;
+    if (ps->idle_ev == NULL)
+        ps->idle_ev = evtimer_new(ps->worker->base, stream_idle_cb, ps);
+    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+    evtimer_add(ps->idle_ev, &tv);
+}
+
 /* ---- downstream entry points ---- */
 
 static void prepare_request_headers(rm_proxy_stream_t *ps)
@@ -441,6 +476,7 @@ rm_proxy_stream_t *rm_proxy_stream_start(rm_worker_t *w, rm_listener_t *l, const
         return NULL;
     }
     ps->host = rm_host_ref(h);
+    touch(ps);
     RM_STAT_INC(h->stats.rq_total);
     RM_STAT_INC(h->stats.rq_active);
     if (end_stream)
@@ -456,6 +492,7 @@ rm_proxy_stream_t *rm_proxy_stream_start(rm_worker_t *w, rm_listener_t *l, const
 void rm_proxy_on_request_data(rm_proxy_stream_t *ps, struct evbuffer *data, bool end_stream)
 {
     ps->bytes_received += evbuffer_get_length(data);
+    touch(ps);
     if (end_stream) {
         ps->req_complete = true;
         arm_route_timeout(ps);
