@@ -19,6 +19,26 @@ void rm_h1_body_reader_free(rm_h1_body_reader_t *r)
     rm_headers_free(&r->trailers);
 }
 
+static bool trailer_forbidden(const rm_h1_header_t *h)
+{
+    static const char *const names[] = {"content-length",
+                                        "transfer-encoding",
+                                        "host",
+                                        "connection",
+                                        "keep-alive",
+                                        "proxy-connection",
+                                        "te",
+                                        "trailer",
+                                        "upgrade",
+                                        "content-type",
+                                        "content-encoding",
+                                        "content-range"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (rm_h1_header_name_eq(h, names[i]))
+            return true;
+    return false;
+}
+
 static int read_chunked(rm_h1_body_reader_t *r, struct evbuffer *in, struct evbuffer *out, size_t max_out,
                         bool eof, const char **err)
 {
@@ -52,8 +72,11 @@ static int read_chunked(rm_h1_body_reader_t *r, struct evbuffer *in, struct evbu
             break;
         }
         case RM_H1_CHUNK_TRAILER:
-            rm_headers_add(&r->trailers, o.trailer.name, o.trailer.name_len, o.trailer.value,
-                           o.trailer.value_len);
+            /* Fields that frame, route or are hop-by-hop have no meaning in a trailer (RFC 9110
+             * 6.5.1): drop them rather than forward them. */
+            if (!trailer_forbidden(&o.trailer))
+                rm_headers_add(&r->trailers, o.trailer.name, o.trailer.name_len, o.trailer.value,
+                               o.trailer.value_len);
             evbuffer_drain(in, consumed);
             want = 0;
             break;

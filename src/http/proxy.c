@@ -400,7 +400,7 @@ static void touch(rm_proxy_stream_t *ps)
 static void prepare_request_headers(rm_proxy_stream_t *ps)
 {
     rm_headers_t *h = &ps->req.headers;
-    if (rm_headers_get(h, "x-request-id") == NULL) {
+    if (ps->listener->cfg->hcm.generate_request_id && rm_headers_get(h, "x-request-id") == NULL) {
         char id[37];
         make_request_id(&ps->worker->rng, id);
         rm_headers_add(h, "x-request-id", 12, id, 36);

@@ -66,6 +66,7 @@ static const char chunked_msg[] = "5;ext=1\r\nhello\r\n"
                                   "b\r\n, world and\r\n"
                                   "0\r\n"
                                   "x-checksum: abc\r\n"
+                                  "content-length: 99\r\n"
                                   "\r\n"
                                   "NEXT";
 
