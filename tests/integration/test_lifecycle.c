@@ -278,8 +278,16 @@ static bool has_line(const char *body, const char *line)
 
 static void test_admin_clusters_and_stats(void **state)
 {
-    const char *args[] = {"--workers", "1", NULL};
+    const char *args[] = {"--workers", "1", "--log-level", "warning", NULL};
     harness_remora_t *r = start_default(state, args);
+
+    /* --admin-address-path holds exactly "127.0.0.1:PORT" */
+    char *addr = harness_read_file(r->admin_path, NULL);
+    size_t alen = addr != NULL ? strcspn(addr, "\n") : 0;
+    IT_ASSERT(addr != NULL && strncmp(addr, "127.0.0.1:", 10) == 0 && atoi(addr + 10) > 0 &&
+                  (addr[alen] == '\0' || strcmp(addr + alen, "\n") == 0),
+              "admin address file should hold 127.0.0.1:PORT, holds \"%s\"", addr ? addr : "(nothing)");
+    free(addr);
     char *url = harness_fmt("http://127.0.0.1:%d/status/200", harness_listener_port(r, "ingress"));
     for (int i = 0; i < 4; i++) {
         harness_resp_t resp;
@@ -364,6 +372,12 @@ static void test_admin_clusters_and_stats(void **state)
                   strcmp(resp.body, "LIVE\n") == 0,
               "/ready: %ld \"%s\"", resp.status, resp.body);
     harness_resp_free(&resp);
+
+    /* --log-level warning: no info lines */
+    char *log = harness_read_file(r->proc->stderr_path, NULL);
+    IT_ASSERT(log != NULL && strstr(log, "][info][") == NULL && strstr(log, "][debug][") == NULL,
+              "with --log-level warning remora logged info/debug lines:\n%s", log ? log : "");
+    free(log);
 
     char *want_listener = harness_fmt("ingress::127.0.0.1:%d", harness_listener_port(r, "ingress"));
     IT_ASSERT(harness_admin_get(r, "/listeners", &resp) == 0 && has_line(resp.body, want_listener),

@@ -379,9 +379,18 @@ void harness_dump_stderr(const harness_proc_t *p, size_t max_bytes)
 
 void harness_on_failure(void)
 {
-    for (size_t i = 0; i < g_num_remoras; i++)
-        if (g_remoras[i]->proc != NULL)
-            harness_dump_stderr(g_remoras[i]->proc, 3000);
+    for (size_t i = 0; i < g_num_remoras; i++) {
+        harness_proc_t *p = g_remoras[i]->proc;
+        if (p == NULL)
+            continue;
+        if (!harness_proc_alive(p)) {
+            int st = p->exit_status;
+            fprintf(stderr, "%s is not running: %s %d%s\n", p->name,
+                    WIFSIGNALED(st) ? "killed by signal" : "exit status",
+                    WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st), WCOREDUMP(st) ? " (core dumped)" : "");
+        }
+        harness_dump_stderr(p, 3000);
+    }
     fprintf(stderr, "(temp dir %s; set REMORA_KEEP_TMP=1 to keep it)\n", g_tmpdir);
 }
 
@@ -421,6 +430,7 @@ typedef struct {
     size_t hdr_len;
     size_t hdr_cap;
     uint64_t upload_off;
+    int64_t last_sample_ms;
 } xfer_t;
 
 static void append(char **buf, size_t *len, size_t *cap, const char *data, size_t n)
@@ -492,6 +502,23 @@ static size_t read_cb(char *dst, size_t size, size_t nmemb, void *arg)
     return n;
 }
 
+/* curl progress callback: samples the watched process's RSS while the transfer runs. */
+static int xferinfo_cb(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
+{
+    xfer_t *x = arg;
+    int64_t now = harness_now_ms();
+    if (now - x->last_sample_ms >= 10) {
+        x->last_sample_ms = now;
+        long rss = 0;
+        if (harness_proc_mem_kb(x->req->watch_rss_pid, &rss, NULL) == 0) {
+            x->resp->rss_samples++;
+            if (rss > x->resp->peak_rss_kb)
+                x->resp->peak_rss_kb = rss;
+        }
+    }
+    return 0;
+}
+
 harness_client_t *harness_client_new(void)
 {
     install_atexit();
@@ -532,6 +559,12 @@ int harness_client_do(harness_client_t *c, const harness_req_t *req, harness_res
     curl_easy_setopt(h, CURLOPT_HEADERDATA, &x);
     curl_easy_setopt(h, CURLOPT_HTTP_VERSION,
                      req->http10 ? (long)CURL_HTTP_VERSION_1_0 : (long)CURL_HTTP_VERSION_1_1);
+
+    if (req->watch_rss_pid > 0) {
+        curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, xferinfo_cb);
+        curl_easy_setopt(h, CURLOPT_XFERINFODATA, &x);
+        curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+    }
 
     bool has_body = req->body != NULL || req->pattern_upload_len > 0;
     const char *method = req->method != NULL ? req->method : (has_body ? "POST" : "GET");
@@ -580,7 +613,7 @@ int harness_client_do(harness_client_t *c, const harness_req_t *req, harness_res
             abort();
     }
     if (rc != CURLE_OK) {
-        snprintf(resp->error, sizeof(resp->error), "%s: %s", curl_easy_strerror(rc), errbuf);
+        snprintf(resp->error, sizeof(resp->error), "%.100s: %.140s", curl_easy_strerror(rc), errbuf);
         return -1;
     }
     return 0;

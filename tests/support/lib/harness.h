@@ -103,6 +103,7 @@ typedef struct {
     int timeout_ms;              /* whole-transfer timeout; default 10000 */
     bool verify_pattern;         /* don't store the body; count it and check it is the pattern */
     bool http10;                 /* send HTTP/1.0 */
+    pid_t watch_rss_pid;         /* >0: sample this process\'s VmRSS during the transfer */
 } harness_req_t;
 
 typedef struct {
@@ -116,6 +117,8 @@ typedef struct {
     char *headers;       /* raw header block(s) of the response, NUL-terminated */
     double total_s;      /* transfer time */
     long num_connects;   /* new connections curl opened for this transfer */
+    long peak_rss_kb;    /* with watch_rss_pid: highest VmRSS sampled (about every 10 ms) */
+    long rss_samples;
 } harness_resp_t;
 
 /* A reusable client: requests on the same client reuse its keep-alive connection. */
