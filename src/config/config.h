@@ -72,6 +72,15 @@ typedef struct {
     /* EDS clusters: the ClusterLoadAssignment name to subscribe to (eds_cluster_config.service_name,
      * or the cluster name when empty); endpoints then come from EDS, not from the config. */
     char *eds_service_name;
+    /* common_lb_config.healthy_panic_threshold (percent); unset means Envoy's default 50, 0 disables. */
+    bool healthy_panic_threshold_set;
+    double healthy_panic_threshold;
+    /* least_request_lb_config.choice_count; 0 means the default 2. */
+    uint32_t choice_count;
+    /* round_robin_lb_config / least_request_lb_config .slow_start_config; window 0 = off. */
+    uint64_t slow_start_window_ms;
+    double slow_start_aggression;        /* 0 means the default 1.0 */
+    double slow_start_min_weight_percent; /* 0 means the default 10 */
 } rm_cluster_config_t;
 
 /* One EDS resource (ClusterLoadAssignment), converted. */

@@ -39,6 +39,12 @@ rm_cluster_t *rm_cluster_create(const rm_cluster_config_t *cfg, rm_cluster_share
     c->overprovisioning_factor = cfg->overprovisioning_factor ? cfg->overprovisioning_factor : 140;
     c->buffer_limit_bytes =
         cfg->per_connection_buffer_limit_bytes ? cfg->per_connection_buffer_limit_bytes : 1u << 20;
+    c->healthy_panic_threshold = cfg->healthy_panic_threshold_set ? cfg->healthy_panic_threshold : 50.0;
+    c->choice_count = cfg->choice_count ? cfg->choice_count : 2;
+    c->slow_start_window_ms = cfg->slow_start_window_ms;
+    c->slow_start_aggression = cfg->slow_start_aggression > 0 ? cfg->slow_start_aggression : 1.0;
+    c->slow_start_min_weight_percent =
+        cfg->slow_start_min_weight_percent > 0 ? cfg->slow_start_min_weight_percent : 10.0;
 
     uint32_t max_prio = 0;
     for (size_t i = 0; i < num_hosts; i++)

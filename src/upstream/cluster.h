@@ -34,6 +34,11 @@ typedef struct rm_cluster {
     rm_lb_policy_t lb_policy;
     uint32_t overprovisioning_factor;
     uint32_t buffer_limit_bytes;
+    double healthy_panic_threshold; /* percent, 0 disables panic */
+    uint32_t choice_count;          /* least request */
+    uint64_t slow_start_window_ms;  /* 0: no slow start */
+    double slow_start_aggression;
+    double slow_start_min_weight_percent;
     rm_priority_level_t *levels; /* index = priority */
     size_t num_levels;
     rm_host_t **hosts; /* all hosts, priority order; references */

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/clock.h"
 #include "core/log.h"
 #include "core/mem.h"
 
@@ -85,6 +86,7 @@ static rm_cluster_load_assignment_t *cla_find(rm_cluster_manager_t *cm, const ch
 typedef struct {
     rm_host_t **slots;
     size_t n;
+    bool first_build; /* hosts of a cluster's first build are not "new" (no slow start) */
 } host_index_t;
 
 static uint64_t addr_hash(const struct sockaddr_storage *ss)
@@ -103,6 +105,7 @@ static void index_build(host_index_t *ix, const rm_cluster_t *prev)
     while (ix->n < want)
         ix->n *= 2;
     ix->slots = rm_calloc(ix->n, sizeof(rm_host_t *));
+    ix->first_build = prev == NULL;
     for (size_t i = 0; prev && i < prev->num_hosts; i++) {
         rm_host_t *h = prev->hosts[i];
         size_t k = addr_hash(&h->addr) & (ix->n - 1);
@@ -154,6 +157,8 @@ static rm_host_t *obtain_host(host_index_t *ix, const struct sockaddr_storage *s
         *changed = true;
         h = rm_host_create_sockaddr((const struct sockaddr *)ss, ss_len(ss), weight, ep->priority);
         atomic_store(&h->health_flags, eds_flags);
+        if (!ix->first_build)
+            h->added_ms = rm_clock_now_ms(rm_clock_system());
         return h;
     }
     if (atomic_load(&h->weight) != weight || atomic_load(&h->priority) != ep->priority)

@@ -42,6 +42,9 @@ typedef struct rm_host {
     _Atomic uint32_t weight;
     _Atomic uint32_t priority;
     _Atomic uint32_t health_flags;
+    /* Monotonic ms when the host joined its cluster after the cluster's first build (slow start);
+     * 0 for hosts present from the start. */
+    uint64_t added_ms;
     rm_host_stats_t stats;
 } rm_host_t;
 
