@@ -18,6 +18,7 @@
 #include "http/listener.h"
 #include "upstream/cluster_manager.h"
 #include "upstream/tl_cluster_manager.h"
+#include "xds/xds_client.h"
 
 typedef struct {
     struct event_base *base;
@@ -28,6 +29,9 @@ typedef struct {
     rm_listener_t **listeners;
     size_t num_listeners;
     rm_cluster_manager_t *cm;
+    rm_xds_client_t *xds;
+    struct event *init_timer; /* initial_fetch_timeout for the first CDS response */
+    bool cds_seen;
     rm_admin_t *admin;
     _Atomic int state;
     _Atomic int hc_failed;
@@ -71,6 +75,75 @@ static void publish_cb(void *ctx, rm_snapshot_t *snap)
     for (int i = 0; i < s->num_workers; i++)
         rm_worker_post(&s->workers[i], adopt_task, rm_snapshot_ref(snap));
     rm_snapshot_unref(snap);
+}
+
+/* ---- initialisation: listeners open once clusters are warm ---- */
+
+static void enable_listeners_task(rm_worker_t *w, void *arg)
+{
+    server_t *s = arg;
+    for (size_t i = 0; i < s->num_listeners; i++)
+        if (s->listeners[i]->listeners[w->index] != NULL)
+            evconnlistener_enable(s->listeners[i]->listeners[w->index]);
+}
+
+static void go_live(void *ctx)
+{
+    server_t *s = ctx;
+    if (atomic_load(&s->state) != RM_SERVER_PRE_INITIALIZING)
+        return;
+    if (s->init_timer)
+        evtimer_del(s->init_timer);
+    for (int i = 0; i < s->num_workers; i++)
+        rm_worker_post(&s->workers[i], enable_listeners_task, s);
+    atomic_store(&s->state, RM_SERVER_LIVE);
+    RM_LOG_INFO("all clusters initialized; listeners open");
+}
+
+static void init_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    server_t *s = arg;
+    RM_LOG_WARN("no cluster configuration from the management server within the initial fetch timeout; "
+                "starting with what is there");
+    go_live(s);
+}
+
+static void xds_on_clusters(void *ctx, rm_cluster_config_t *clusters, size_t n, const char *version)
+{
+    server_t *s = ctx;
+    RM_LOG_INFO("CDS version %s: %zu clusters", version, n);
+    if (!s->cds_seen) {
+        s->cds_seen = true;
+        if (atomic_load(&s->state) == RM_SERVER_PRE_INITIALIZING)
+            rm_cluster_manager_on_warm(s->cm, go_live, s);
+    }
+    rm_cluster_manager_apply_cds(s->cm, clusters, n,
+                                 s->bootstrap->dynamic_resources.cds_config.initial_fetch_timeout_ms);
+}
+
+static void xds_on_assignments(void *ctx, rm_cluster_load_assignment_t *clas, size_t n, const char *version)
+{
+    server_t *s = ctx;
+    RM_LOG_DEBUG("EDS version %s: %zu assignments", version, n);
+    rm_cluster_manager_apply_eds(s->cm, clas, n);
+}
+
+static void xds_on_connection(void *ctx, bool connected)
+{
+    (void)ctx;
+    if (connected)
+        RM_LOG_INFO("connected to the management server");
+    else
+        RM_LOG_WARN("lost the management server; serving the last accepted configuration");
+}
+
+static void xds_extra_stats(void *ctx, rm_stats_visit_cb cb, void *cb_ctx)
+{
+    server_t *s = ctx;
+    if (s->xds != NULL)
+        rm_xds_stats_visit(rm_xds_client_stats(s->xds), cb, cb_ctx);
 }
 
 /* ---- shutdown ---- */
@@ -242,6 +315,7 @@ int rm_server_run(const rm_bootstrap_config_t *b, const rm_server_options_t *opt
             .start_time_s = (uint64_t)time(NULL),
             .num_workers = s->num_workers,
             .command_line = opts->command_line,
+            .extra_stats = xds_extra_stats,
             .on_quit = on_quit,
             .on_drain_listeners = on_drain_listeners,
             .ctx = s,
@@ -266,6 +340,19 @@ int rm_server_run(const rm_bootstrap_config_t *b, const rm_server_options_t *opt
     evsignal_add(s->sigterm_ev, NULL);
     evsignal_add(s->sigint_ev, NULL);
 
+    if (b->dynamic_resources.enabled) {
+        static const rm_xds_callbacks_t xds_cbs = {
+            .on_clusters = xds_on_clusters,
+            .on_assignments = xds_on_assignments,
+            .on_connection = xds_on_connection,
+        };
+        s->xds = rm_xds_client_create(b, s->base, &xds_cbs, s, err, sizeof(err));
+        if (s->xds == NULL) {
+            RM_LOG_CRITICAL("dynamic_resources: %s", err);
+            free(acs);
+            goto out;
+        }
+    }
     rm_cluster_manager_start(s->cm);
     for (int i = 0; i < s->num_workers; i++) {
         if (rm_worker_start(&s->workers[i]) != 0) {
@@ -274,12 +361,34 @@ int rm_server_run(const rm_bootstrap_config_t *b, const rm_server_options_t *opt
             goto out;
         }
     }
-    atomic_store(&s->state, RM_SERVER_LIVE);
     RM_LOG_INFO("remora started with %d workers", s->num_workers);
+    if (s->xds != NULL) {
+        if (rm_xds_client_start(s->xds) != 0) {
+            RM_LOG_CRITICAL("cannot start the xDS client thread");
+            free(acs);
+            goto out;
+        }
+    }
+    if (b->dynamic_resources.cds_config.set) {
+        /* Serve once the first CDS response and the EDS of its clusters are in, or after the
+         * initial fetch timeout, as Envoy's init manager does. */
+        uint64_t ms = b->dynamic_resources.cds_config.initial_fetch_timeout_ms;
+        if (ms == 0)
+            ms = 15000;
+        s->init_timer = evtimer_new(s->base, init_timeout_cb, s);
+        struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+        evtimer_add(s->init_timer, &tv);
+    } else if (!rm_cluster_manager_warm(s->cm)) {
+        rm_cluster_manager_on_warm(s->cm, go_live, s); /* static EDS clusters */
+    } else {
+        go_live(s);
+    }
     event_base_dispatch(s->base);
 
     for (int i = 0; i < s->num_workers; i++)
         rm_worker_join(&s->workers[i]);
+    if (s->xds)
+        rm_xds_client_stop(s->xds);
     RM_LOG_INFO("exiting");
     rc = 0;
     free(acs);
@@ -318,6 +427,10 @@ out:
         rm_listener_destroy(s->listeners[i]);
     free(s->listeners);
     rm_admin_destroy(s->admin);
+    if (s->xds)
+        rm_xds_client_destroy(s->xds);
+    if (s->init_timer)
+        event_free(s->init_timer);
     rm_cluster_manager_destroy(s->cm);
     if (s->sigterm_ev)
         event_free(s->sigterm_ev);

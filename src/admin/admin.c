@@ -72,6 +72,8 @@ static void collect_stats(rm_admin_t *a, stat_list_t *out)
         snprintf(prefix, sizeof(prefix), "http.%s.", l->cfg->hcm.stat_prefix);
         rm_hcm_stats_visit(&l->stats, prefix, stat_push, out);
     }
+    if (a->view.extra_stats)
+        a->view.extra_stats(a->view.ctx, stat_push, out);
     stat_push(out, "server.", "live", atomic_load(a->view.state) == RM_SERVER_LIVE, 1);
     stat_push(out, "server.", "concurrency", a->view.num_workers, 1);
     stat_push(out, "server.", "uptime", (int64_t)(time(NULL) - (time_t)a->view.start_time_s), 1);

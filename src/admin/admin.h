@@ -29,6 +29,8 @@ typedef struct {
     uint64_t start_time_s;  /* wall clock */
     int num_workers;
     const char *command_line;
+    /* Stats owned elsewhere (the xDS client); may be NULL. */
+    void (*extra_stats)(void *ctx, rm_stats_visit_cb cb, void *cb_ctx);
     void (*on_quit)(void *ctx); /* /quitquitquit */
     void (*on_drain_listeners)(void *ctx);
     void *ctx;

@@ -130,6 +130,14 @@ static size_t strset_add(strset_t *s, const char *key, size_t value)
 
 /* ---- loader state ---- */
 
+/* A cluster's eds_cluster_config, kept aside while the cluster is decoded: rm_cluster_config_t only
+ * keeps the service name, the config source is checked and dropped. */
+typedef struct {
+    bool present;
+    rm_config_source_t eds_config;
+    char *service_name;
+} eds_cluster_tmp_t;
+
 typedef struct {
     rm_bootstrap_config_t *b;
     strset_t cluster_names;       /* filled once clusters are decoded; routes look names up here */
@@ -137,6 +145,9 @@ typedef struct {
     uint32_t priority;            /* of the LocalityLbEndpoints being decoded */
     uint64_t priorities_seen[3];  /* bit per priority 0..128 in the current load_assignment */
     bool router_seen;             /* in the current http_filters */
+    bool load_assignment_seen;    /* in the current cluster */
+    bool transport_version_seen;  /* in the current ApiConfigSource */
+    eds_cluster_tmp_t eds;        /* of the current cluster */
 } loader_t;
 
 static loader_t *L(rm_yaml_decoder_t *d)
@@ -180,7 +191,7 @@ static const rm_yaml_enum_value_t cluster_type_values[] = {
     {"STATIC", RM_CLUSTER_STATIC, false},
     {"STRICT_DNS", RM_CLUSTER_STRICT_DNS, false},
     {"LOGICAL_DNS", RM_CLUSTER_LOGICAL_DNS, true},
-    {"EDS", RM_CLUSTER_EDS, true},
+    {"EDS", RM_CLUSTER_EDS, false},
     {"ORIGINAL_DST", 4, true},
 };
 static const rm_yaml_enum_t cluster_type_enum = ENUM(cluster_type_values);
@@ -296,6 +307,169 @@ static const rm_yaml_field_t endpoint_address_fields[] = {
 static const rm_yaml_message_t endpoint_address = {"Address", endpoint_address_fields, address_unsupported,
                                                    NULL, NULL};
 
+/* ---- core.v3.ConfigSource / ApiConfigSource / GrpcService (into rm_config_source_t) ---- */
+
+static const rm_yaml_enum_value_t api_type_values[] = {
+    {"DEPRECATED_AND_UNAVAILABLE_DO_NOT_USE", 0, true},
+    {"REST", 1, true},
+    {"GRPC", 2, false},
+    {"DELTA_GRPC", 3, true},
+    {"AGGREGATED_GRPC", 5, true},
+    {"AGGREGATED_DELTA_GRPC", 6, true},
+};
+static const rm_yaml_enum_t api_type_enum = ENUM(api_type_values);
+
+#define API_V3 2
+static const rm_yaml_enum_value_t api_version_values[] = {
+    {"AUTO", 0, false}, {"V2", 1, false}, {"V3", API_V3, false}};
+static const rm_yaml_enum_t api_version_enum = ENUM(api_version_values);
+
+/* Only GRPC exists for Remora, so the value is checked and not stored. */
+static int decode_api_type(rm_yaml_decoder_t *d, yaml_node_t *n, void *obj, const rm_yaml_field_t *f)
+{
+    int value;
+    rm_yaml_field_t tmp = {f->name, NULL, 0, &api_type_enum, 0};
+    return rm_yaml_decode_enum(d, n, &value, &tmp);
+}
+
+/* Envoy rejects the v2 transport and AUTO (which meant v2) since v2 was removed; so do we. */
+static int decode_transport_api_version(rm_yaml_decoder_t *d, yaml_node_t *n, void *obj,
+                                        const rm_yaml_field_t *f)
+{
+    int value;
+    rm_yaml_field_t tmp = {f->name, NULL, 0, &api_version_enum, 0};
+    if (rm_yaml_decode_enum(d, n, &value, &tmp) != 0)
+        return -1;
+    if (value != API_V3)
+        return rm_yaml_fail(d, "must be V3 (the V2 and AUTO transports were removed from xDS)");
+    L(d)->transport_version_seen = true;
+    return 0;
+}
+
+static int decode_resource_api_version(rm_yaml_decoder_t *d, yaml_node_t *n, void *obj,
+                                       const rm_yaml_field_t *f)
+{
+    int value;
+    rm_yaml_field_t tmp = {f->name, NULL, 0, &api_version_enum, 0};
+    if (rm_yaml_decode_enum(d, n, &value, &tmp) != 0)
+        return -1;
+    if (value == 1)
+        return rm_yaml_fail(d, "V2 resources are not supported (use V3)");
+    return 0;
+}
+
+static const rm_yaml_field_t envoy_grpc_fields[] = {
+    RM_YAML_FIELD("cluster_name", rm_yaml_decode_string, rm_config_source_t, grpc_cluster, NULL,
+                  RM_YAML_REQUIRED | RM_YAML_NONEMPTY),
+    RM_YAML_FIELDS_END,
+};
+static const char envoy_grpc_unsupported[] =
+    "authority retry_policy max_receive_message_length skip_envoy_headers";
+static const rm_yaml_message_t envoy_grpc_message = {"EnvoyGrpc", envoy_grpc_fields, envoy_grpc_unsupported,
+                                                     NULL, NULL};
+
+static const rm_yaml_field_t grpc_service_fields[] = {
+    {"envoy_grpc", rm_yaml_decode_submessage, 0, &envoy_grpc_message, RM_YAML_REQUIRED},
+    RM_YAML_FIELDS_END,
+};
+static const char grpc_service_unsupported[] = "google_grpc timeout initial_metadata retry_policy";
+static const rm_yaml_message_t grpc_service_message = {"GrpcService", grpc_service_fields,
+                                                       grpc_service_unsupported, NULL, NULL};
+
+/* Decoded into the rm_config_source_t itself: Remora talks to one management server. */
+static const rm_yaml_seq_t grpc_services_seq = {
+    rm_yaml_decode_submessage,
+    &grpc_service_message,
+    0,
+    0,
+    1,
+    1,
+    "needs one gRPC service (envoy_grpc: {cluster_name: ...})",
+    "only one gRPC service is supported for now",
+    0,
+};
+
+static void api_config_source_init(rm_yaml_decoder_t *d, void *obj)
+{
+    L(d)->transport_version_seen = false;
+}
+
+static int api_config_source_check(rm_yaml_decoder_t *d, void *obj)
+{
+    if (!L(d)->transport_version_seen)
+        return fail_at(
+            d, "transport_api_version",
+            "required field is missing (must be V3; the V2 and AUTO transports were removed from xDS)");
+    return 0;
+}
+
+static const rm_yaml_field_t api_config_source_fields[] = {
+    {"api_type", decode_api_type, 0, NULL, RM_YAML_REQUIRED},
+    {"transport_api_version", decode_transport_api_version, 0, NULL, 0},
+    {"grpc_services", rm_yaml_decode_seq, 0, &grpc_services_seq, RM_YAML_REQUIRED},
+    RM_YAML_FIELDS_END,
+};
+static const char api_config_source_unsupported[] =
+    "cluster_names refresh_delay request_timeout rate_limit_settings set_node_on_first_message_only "
+    "config_validators";
+static const rm_yaml_message_t api_config_source_message = {"ApiConfigSource", api_config_source_fields,
+                                                            api_config_source_unsupported,
+                                                            api_config_source_init, api_config_source_check};
+
+static const rm_yaml_field_t aggregated_config_source_fields[] = {RM_YAML_FIELDS_END};
+static const rm_yaml_message_t aggregated_config_source_message = {
+    "AggregatedConfigSource", aggregated_config_source_fields, NULL, NULL, NULL};
+
+static int decode_ads(rm_yaml_decoder_t *d, yaml_node_t *n, void *obj, const rm_yaml_field_t *f)
+{
+    ((rm_config_source_t *)obj)->ads = true;
+    return rm_yaml_decode_message(d, n, &aggregated_config_source_message, obj);
+}
+
+static void config_source_init(rm_yaml_decoder_t *d, void *obj)
+{
+    rm_config_source_t *cs = obj;
+    cs->set = true;
+    cs->initial_fetch_timeout_ms = 15000;
+}
+
+/* Envoy's config_source_specifier oneof: exactly one way of getting the resources. */
+static int config_source_check(rm_yaml_decoder_t *d, void *obj)
+{
+    rm_config_source_t *cs = obj;
+    if (cs->ads && cs->grpc_cluster != NULL)
+        return fail_at(d, "ads", "only one of api_config_source, ads may be set");
+    if (!cs->ads && cs->grpc_cluster == NULL)
+        return rm_yaml_fail(d, "one of ads, api_config_source is required");
+    return 0;
+}
+
+static const rm_yaml_field_t config_source_fields[] = {
+    {"api_config_source", rm_yaml_decode_submessage, 0, &api_config_source_message, 0},
+    {"ads", decode_ads, 0, NULL, 0},
+    RM_YAML_FIELD("initial_fetch_timeout", rm_yaml_decode_duration_ms, rm_config_source_t,
+                  initial_fetch_timeout_ms, NULL, 0),
+    {"resource_api_version", decode_resource_api_version, 0, NULL, 0},
+    RM_YAML_FIELDS_END,
+};
+static const char config_source_unsupported[] = "authorities path path_config_source self";
+static const rm_yaml_message_t config_source_message = {
+    "ConfigSource", config_source_fields, config_source_unsupported, config_source_init, config_source_check};
+
+/* A cluster's eds_config: the same, except that a per-cluster initial_fetch_timeout is not supported yet
+ * (the one of cds_config bounds the whole initial fetch). */
+static const rm_yaml_field_t eds_config_source_fields[] = {
+    {"api_config_source", rm_yaml_decode_submessage, 0, &api_config_source_message, 0},
+    {"ads", decode_ads, 0, NULL, 0},
+    {"resource_api_version", decode_resource_api_version, 0, NULL, 0},
+    RM_YAML_FIELDS_END,
+};
+static const char eds_config_source_unsupported[] =
+    "authorities path path_config_source self initial_fetch_timeout";
+static const rm_yaml_message_t eds_config_source_message = {"ConfigSource", eds_config_source_fields,
+                                                            eds_config_source_unsupported, config_source_init,
+                                                            config_source_check};
+
 /* ---- endpoint.v3 (into rm_cluster_config_t / rm_endpoint_config_t) ---- */
 
 static const rm_yaml_field_t endpoint_fields[] = {
@@ -384,6 +558,7 @@ static const rm_yaml_message_t policy_message = {"ClusterLoadAssignment.Policy",
 static void load_assignment_init(rm_yaml_decoder_t *d, void *obj)
 {
     memset(L(d)->priorities_seen, 0, sizeof(L(d)->priorities_seen));
+    L(d)->load_assignment_seen = true;
 }
 
 /* Envoy's priority levels must run from 0 without gaps (failover walks them in order). */
@@ -421,10 +596,88 @@ static const rm_yaml_message_t load_assignment_message = {"ClusterLoadAssignment
 
 /* ---- cluster.v3.Cluster ---- */
 
+static void eds_tmp_reset(loader_t *l)
+{
+    free(l->eds.eds_config.grpc_cluster);
+    free(l->eds.service_name);
+    memset(&l->eds, 0, sizeof(l->eds));
+}
+
+/* Remora talks to one management server: an EDS cluster's eds_config must lead to the server that
+ * dynamic_resources configures (ads: {} with ads_config, or the same api_config_source cluster as
+ * cds_config). The cluster named there is itself checked once all clusters are known. */
+static int eds_cluster_config_check(rm_yaml_decoder_t *d, void *obj)
+{
+    const eds_cluster_tmp_t *e = obj;
+    const rm_dynamic_resources_config_t *dr = &L(d)->b->dynamic_resources;
+    rm_yaml_path_push_key(d, "eds_config");
+    if (e->eds_config.ads) {
+        if (!dr->ads_config.set)
+            return fail_at(d, "ads", "needs dynamic_resources.ads_config (the ADS server)");
+        return 0;
+    }
+    rm_yaml_path_push_key(d, "api_config_source");
+    if (dr->ads_config.set)
+        return rm_yaml_fail(d, "not supported together with dynamic_resources.ads_config yet (use ads: {}; "
+                               "Remora talks to one management server)");
+    const char *server = dr->cds_config.set ? dr->cds_config.grpc_cluster : NULL;
+    if (server == NULL)
+        return rm_yaml_fail(d, "needs dynamic_resources.cds_config.api_config_source naming the same cluster "
+                               "(Remora talks to one management server)");
+    if (strcmp(server, e->eds_config.grpc_cluster) != 0) {
+        rm_yaml_path_push_key(d, "grpc_services");
+        rm_yaml_path_push_index(d, 0);
+        rm_yaml_path_push_key(d, "envoy_grpc");
+        return fail_at(d, "cluster_name",
+                       "must be \"%s\", the cluster of dynamic_resources.cds_config (Remora talks to one "
+                       "management server)",
+                       server);
+    }
+    return 0;
+}
+
+static const rm_yaml_field_t eds_cluster_config_fields[] = {
+    RM_YAML_FIELD("eds_config", rm_yaml_decode_submessage, eds_cluster_tmp_t, eds_config,
+                  &eds_config_source_message, RM_YAML_REQUIRED),
+    RM_YAML_FIELD("service_name", rm_yaml_decode_string, eds_cluster_tmp_t, service_name, NULL, 0),
+    RM_YAML_FIELDS_END,
+};
+static const rm_yaml_message_t eds_cluster_config_message = {"EdsClusterConfig", eds_cluster_config_fields,
+                                                             NULL, NULL, eds_cluster_config_check};
+
+static int decode_eds_cluster_config(rm_yaml_decoder_t *d, yaml_node_t *n, void *obj,
+                                     const rm_yaml_field_t *f)
+{
+    L(d)->eds.present = true;
+    return rm_yaml_decode_message(d, n, &eds_cluster_config_message, &L(d)->eds);
+}
+
+static int cluster_check(rm_yaml_decoder_t *d, void *obj)
+{
+    rm_cluster_config_t *c = obj;
+    loader_t *l = L(d);
+    if (c->type != RM_CLUSTER_EDS) {
+        if (l->eds.present)
+            return fail_at(d, "eds_cluster_config", "only valid for type EDS");
+        return 0;
+    }
+    if (!l->eds.present)
+        return fail_at(d, "eds_cluster_config",
+                       "required for type EDS (it says where the endpoints come from)");
+    if (l->load_assignment_seen)
+        return fail_at(d, "load_assignment", "not allowed for type EDS (the endpoints come from EDS)");
+    const char *service =
+        l->eds.service_name != NULL && l->eds.service_name[0] != '\0' ? l->eds.service_name : c->name;
+    c->eds_service_name = rm_strdup(service);
+    return 0;
+}
+
 static void cluster_init(rm_yaml_decoder_t *d, void *obj)
 {
     rm_cluster_config_t *c = obj;
     L(d)->cluster = c;
+    L(d)->load_assignment_seen = false;
+    eds_tmp_reset(L(d));
     c->type = RM_CLUSTER_STATIC;
     c->connect_timeout_ms = 5000;
     c->lb_policy = RM_LB_ROUND_ROBIN;
@@ -439,6 +692,7 @@ static const rm_yaml_field_t cluster_fields[] = {
     RM_YAML_FIELD("name", rm_yaml_decode_string, rm_cluster_config_t, name, NULL,
                   RM_YAML_REQUIRED | RM_YAML_NONEMPTY),
     RM_YAML_FIELD("type", rm_yaml_decode_enum, rm_cluster_config_t, type, &cluster_type_enum, 0),
+    {"eds_cluster_config", decode_eds_cluster_config, 0, NULL, 0},
     RM_YAML_FIELD("connect_timeout", rm_yaml_decode_duration_ms, rm_cluster_config_t, connect_timeout_ms,
                   &positive, 0),
     RM_YAML_FIELD("lb_policy", rm_yaml_decode_enum, rm_cluster_config_t, lb_policy, &lb_policy_enum, 0),
@@ -452,7 +706,7 @@ static const rm_yaml_field_t cluster_fields[] = {
     RM_YAML_FIELDS_END,
 };
 static const char cluster_unsupported[] =
-    "transport_socket_matches alt_stat_name cluster_type eds_cluster_config health_checks "
+    "transport_socket_matches alt_stat_name cluster_type health_checks "
     "max_requests_per_connection circuit_breakers upstream_http_protocol_options "
     "common_http_protocol_options http_protocol_options http2_protocol_options "
     "typed_extension_protocol_options dns_failure_refresh_rate respect_dns_ttl dns_resolvers "
@@ -464,7 +718,7 @@ static const char cluster_unsupported[] =
     "load_balancing_policy lrs_server track_timeout_budgets upstream_config track_cluster_stats "
     "preconnect_policy connection_pool_per_downstream_connection";
 static const rm_yaml_message_t cluster_message = {"Cluster", cluster_fields, cluster_unsupported,
-                                                  cluster_init, NULL};
+                                                  cluster_init, cluster_check};
 
 /* ---- route.v3 ---- */
 
@@ -514,7 +768,11 @@ static int decode_route_cluster(rm_yaml_decoder_t *d, yaml_node_t *n, void *obj,
     if (rm_yaml_decode_string(d, n, obj, f) != 0)
         return -1;
     const char *name = ((rm_route_config_t *)obj)->cluster;
-    /* Envoy validates static route tables against the static clusters at load time. */
+    /* Envoy validates static route tables against the static clusters at load time. With CDS, a route
+     * may name a cluster the management server has not sent yet; the router answers 503 for a cluster
+     * that does not exist when a request arrives. */
+    if (L(d)->b->dynamic_resources.cds_config.set)
+        return 0;
     if (strset_find(&L(d)->cluster_names, name, strlen(name)) == NULL)
         return rm_yaml_fail(d, "unknown cluster \"%s\" (not defined in static_resources.clusters)", name);
     return 0;
@@ -1005,6 +1263,108 @@ static const char static_resources_unsupported[] = "secrets";
 static const rm_yaml_message_t static_resources_message = {"StaticResources", static_resources_fields,
                                                            static_resources_unsupported, NULL, NULL};
 
+/* ---- dynamic_resources ---- */
+
+static int decode_ads_config(rm_yaml_decoder_t *d, yaml_node_t *n, void *obj, const rm_yaml_field_t *f)
+{
+    rm_config_source_t *cs = &((rm_dynamic_resources_config_t *)obj)->ads_config;
+    cs->set = true;
+    return rm_yaml_decode_message(d, n, &api_config_source_message, cs);
+}
+
+static void dynamic_resources_init(rm_yaml_decoder_t *d, void *obj)
+{
+    ((rm_dynamic_resources_config_t *)obj)->enabled = true;
+}
+
+static int dynamic_resources_check(rm_yaml_decoder_t *d, void *obj)
+{
+    const rm_dynamic_resources_config_t *dr = obj;
+    if (dr->cds_config.set && dr->cds_config.ads && !dr->ads_config.set) {
+        rm_yaml_path_push_key(d, "cds_config");
+        return fail_at(d, "ads", "needs dynamic_resources.ads_config (the ADS server)");
+    }
+    if (dr->cds_config.set && !dr->cds_config.ads && dr->ads_config.set) {
+        rm_yaml_path_push_key(d, "cds_config");
+        return fail_at(d, "api_config_source",
+                       "not supported together with ads_config yet (use ads: {}; Remora talks to one "
+                       "management server)");
+    }
+    return 0;
+}
+
+static const rm_yaml_field_t dynamic_resources_fields[] = {
+    {"ads_config", decode_ads_config, 0, NULL, 0},
+    RM_YAML_FIELD("cds_config", rm_yaml_decode_submessage, rm_dynamic_resources_config_t, cds_config,
+                  &config_source_message, 0),
+    RM_YAML_FIELDS_END,
+};
+static const char dynamic_resources_unsupported[] = "lds_config lds_resources_locator cds_resources_locator";
+static const rm_yaml_message_t dynamic_resources_message = {"DynamicResources", dynamic_resources_fields,
+                                                            dynamic_resources_unsupported,
+                                                            dynamic_resources_init, dynamic_resources_check};
+
+/* The management server is reached through a static cluster (as Envoy's envoy_grpc requires); Remora
+ * connects to its first endpoint, so it needs one, and it cannot be an EDS cluster (its endpoints
+ * would come from the server it leads to). */
+static int check_xds_cluster(rm_yaml_decoder_t *d, const rm_bootstrap_config_t *b, const char *name,
+                             const char *source, bool api_config_source)
+{
+    size_t mark = rm_yaml_path_push_key(d, "dynamic_resources");
+    rm_yaml_path_push_key(d, source);
+    if (api_config_source)
+        rm_yaml_path_push_key(d, "api_config_source");
+    rm_yaml_path_push_key(d, "grpc_services");
+    rm_yaml_path_push_index(d, 0);
+    rm_yaml_path_push_key(d, "envoy_grpc");
+    rm_yaml_path_push_key(d, "cluster_name");
+    strset_entry_t *e = strset_find(&L(d)->cluster_names, name, strlen(name));
+    if (e == NULL)
+        return rm_yaml_fail(d,
+                            "unknown cluster \"%s\" (the management server must be a cluster in "
+                            "static_resources.clusters)",
+                            name);
+    const rm_cluster_config_t *c = &b->clusters[e->value];
+    if (c->type == RM_CLUSTER_EDS)
+        return rm_yaml_fail(d,
+                            "cluster \"%s\" is an EDS cluster; the management server needs a STATIC or "
+                            "STRICT_DNS cluster",
+                            name);
+    if (c->num_endpoints == 0)
+        return rm_yaml_fail(d, "cluster \"%s\" has no endpoints (Remora connects to its first endpoint)",
+                            name);
+    rm_yaml_path_pop(d, mark);
+    return 0;
+}
+
+/* Checks that need the whole document: dynamic_resources against node and the static clusters. */
+static int bootstrap_check(rm_yaml_decoder_t *d, void *obj)
+{
+    const rm_bootstrap_config_t *b = obj;
+    const rm_dynamic_resources_config_t *dr = &b->dynamic_resources;
+    if (!dr->enabled)
+        return 0;
+    /* Envoy's rule for every xDS subscription: the server identifies the proxy by both. */
+    if (b->node.id == NULL || b->node.id[0] == '\0') {
+        rm_yaml_path_push_key(d, "node");
+        return fail_at(d, "id",
+                       "required when dynamic_resources is set (the management server identifies "
+                       "this proxy by node id and cluster)");
+    }
+    if (b->node.cluster == NULL || b->node.cluster[0] == '\0') {
+        rm_yaml_path_push_key(d, "node");
+        return fail_at(d, "cluster",
+                       "required when dynamic_resources is set (the management server "
+                       "identifies this proxy by node id and cluster)");
+    }
+    if (dr->ads_config.set && check_xds_cluster(d, b, dr->ads_config.grpc_cluster, "ads_config", false) != 0)
+        return -1;
+    if (dr->cds_config.set && dr->cds_config.grpc_cluster != NULL &&
+        check_xds_cluster(d, b, dr->cds_config.grpc_cluster, "cds_config", true) != 0)
+        return -1;
+    return 0;
+}
+
 /* ---- node, admin, bootstrap ---- */
 
 static const rm_yaml_field_t node_fields[] = {
@@ -1035,11 +1395,14 @@ static const rm_yaml_message_t admin_message = {"Admin", admin_fields, admin_uns
 static const rm_yaml_field_t bootstrap_fields[] = {
     RM_YAML_FIELD("node", rm_yaml_decode_submessage, rm_bootstrap_config_t, node, &node_message, 0),
     RM_YAML_FIELD("admin", rm_yaml_decode_submessage, rm_bootstrap_config_t, admin, &admin_message, 0),
+    /* Before static_resources: EDS clusters and routes are checked against it. */
+    RM_YAML_FIELD("dynamic_resources", rm_yaml_decode_submessage, rm_bootstrap_config_t, dynamic_resources,
+                  &dynamic_resources_message, 0),
     {"static_resources", rm_yaml_decode_submessage, 0, &static_resources_message, 0},
     RM_YAML_FIELDS_END,
 };
 static const char bootstrap_unsupported[] =
-    "node_context_params dynamic_resources cluster_manager hds_config flags_path stats_sinks "
+    "node_context_params cluster_manager hds_config flags_path stats_sinks "
     "deferred_stat_options stats_config stats_flush_interval stats_flush_on_admin watchdog watchdogs "
     "tracing runtime layered_runtime overload_manager enable_dispatcher_stats header_prefix "
     "stats_server_version_override use_tcp_for_dns_lookups dns_resolution_config "
@@ -1049,7 +1412,7 @@ static const char bootstrap_unsupported[] =
     "listener_manager application_log_config grpc_async_client_manager_config "
     "memory_allocator_manager";
 static const rm_yaml_message_t bootstrap_message = {"Bootstrap", bootstrap_fields, bootstrap_unsupported,
-                                                    NULL, NULL};
+                                                    NULL, bootstrap_check};
 
 /* ---- entry points ---- */
 
@@ -1074,6 +1437,7 @@ int rm_bootstrap_load_string(const char *yaml, size_t len, rm_bootstrap_config_t
 
     int rc = rm_yaml_decode_message(&d, rm_yaml_root(&d), &bootstrap_message, loader.b);
     strset_free(&loader.cluster_names);
+    eds_tmp_reset(&loader);
     rm_yaml_decoder_fini(&d);
     if (rc != 0) {
         rm_bootstrap_config_free(loader.b);

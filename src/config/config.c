@@ -122,6 +122,8 @@ void rm_bootstrap_config_free(rm_bootstrap_config_t *b)
     free(b->node.cluster);
     socket_address_free(&b->admin.address);
     free(b->admin.access_log_path);
+    free(b->dynamic_resources.ads_config.grpc_cluster);
+    free(b->dynamic_resources.cds_config.grpc_cluster);
     for (size_t i = 0; i < b->num_listeners; i++)
         rm_listener_config_free(&b->listeners[i]);
     free(b->listeners);

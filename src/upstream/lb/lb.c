@@ -5,22 +5,19 @@ const rm_lb_ops_t *rm_lb_ops_for(rm_lb_policy_t policy)
     switch (policy) {
     case RM_LB_ROUND_ROBIN:
         return &rm_lb_round_robin_ops;
+    case RM_LB_LEAST_REQUEST:
+        return &rm_lb_least_request_ops;
+    case RM_LB_RANDOM:
+        return &rm_lb_random_ops;
     default:
         return NULL;
     }
 }
 
-size_t rm_lb_choose_priority(const rm_cluster_t *cluster, bool *panic)
+rm_lb_t *rm_lb_create(const rm_cluster_t *cluster, rm_rng_t *rng, rm_clock_t *clock)
 {
-    for (size_t p = 0; p < cluster->num_levels; p++) {
-        const rm_priority_level_t *lvl = &cluster->levels[p];
-        for (size_t i = 0; i < lvl->num_hosts; i++) {
-            if (rm_host_healthy(lvl->hosts[i])) {
-                *panic = false;
-                return p;
-            }
-        }
-    }
-    *panic = true;
-    return 0;
+    const rm_lb_ops_t *ops = rm_lb_ops_for(cluster->lb_policy);
+    if (ops == NULL)
+        return NULL;
+    return ops->create_with_clock(cluster, rng, clock ? clock : rm_clock_system());
 }

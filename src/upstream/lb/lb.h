@@ -1,5 +1,12 @@
 /* Load balancer interface. One instance per (worker, cluster version): state is thread-local and
- * pick never locks. Implementations embed rm_lb_t as `super` and provide a const ops table. */
+ * pick never locks. Implementations embed rm_lb_t as `super` and provide a const ops table.
+ *
+ * Every algorithm first chooses a priority level and host list with Envoy's priority load
+ * (upstream/priority_load.h, cached per worker in lb/host_sets.h), then picks within that list.
+ * Derived state is rebuilt lazily: a pick first compares the cluster's health epoch with the one it
+ * last saw. Policies: round_robin.c (strict rotation, EDF when weights differ), random.c (weighted
+ * random), least_request.c (power of N choices, weighted EDF when weights differ). Round robin and
+ * least request honour slow start (lb/slow_start.h) with the instance's clock. */
 #ifndef RM_UPSTREAM_LB_LB_H
 #define RM_UPSTREAM_LB_LB_H
 
@@ -19,11 +26,15 @@ typedef struct {
 
 typedef struct {
     const char *name;
-    /* Creates an instance for `cluster` (borrowed; outlives the instance). */
+    /* Creates an instance for `cluster` (borrowed; outlives the instance) using the system clock.
+     * `rng` is borrowed (the worker's) and used only on the owning thread. */
     rm_lb_t *(*create)(const rm_cluster_t *cluster, rm_rng_t *rng);
-    /* Returns a host (borrowed from the cluster) or NULL when no host can serve. */
+    /* Same with an injected clock (borrowed; tests pass a fake clock for slow start). */
+    rm_lb_t *(*create_with_clock)(const rm_cluster_t *cluster, rm_rng_t *rng, rm_clock_t *clock);
+    /* Returns a host (borrowed from the cluster) or NULL when no host can serve (503 UH). `ctx` may
+     * be NULL. A retry gets a host it has not tried yet whenever the chosen host list has one. */
     rm_host_t *(*pick)(rm_lb_t *lb, const rm_lb_context_t *ctx);
-    /* Health flags changed: rebuild derived state. */
+    /* Health flags or weights changed: rebuild derived state now instead of on the next pick. */
     void (*hosts_changed)(rm_lb_t *lb);
     void (*destroy)(rm_lb_t *lb);
 } rm_lb_ops_t;
@@ -32,17 +43,19 @@ struct rm_lb {
     const rm_lb_ops_t *ops;
     const rm_cluster_t *cluster;
     rm_rng_t *rng;
+    rm_clock_t *clock;
 };
 
 extern const rm_lb_ops_t rm_lb_round_robin_ops;
+extern const rm_lb_ops_t rm_lb_random_ops;
+extern const rm_lb_ops_t rm_lb_least_request_ops;
 
 /* The ops table for a policy, or NULL if unsupported. */
 const rm_lb_ops_t *rm_lb_ops_for(rm_lb_policy_t policy);
 
-/* Chooses the priority level to pick from: the first level that has a healthy host; when none has,
- * level 0 in panic mode (all its hosts). Returns the level index and sets *panic.
- * The full overprovisioning/panic-threshold math replaces this with the priority-load module. */
-size_t rm_lb_choose_priority(const rm_cluster_t *cluster, bool *panic);
+/* Creates an instance of the cluster's policy, or NULL if the policy is unsupported. `clock` may be
+ * NULL for the system clock. */
+rm_lb_t *rm_lb_create(const rm_cluster_t *cluster, rm_rng_t *rng, rm_clock_t *clock);
 
 static inline bool rm_lb_context_tried(const rm_lb_context_t *ctx, const rm_host_t *h)
 {

@@ -291,7 +291,8 @@ static const error_case_t error_cases[] = {
     {NULL, NULL, NULL, VH("a", "\"a.com\"") ", " VH("b", "\"a.com\""),
      LF0 "route_config.virtual_hosts[1].domains[0]: duplicate domain \"a.com\" (also in virtual_hosts[0])"},
     /* Unsupported sections. */
-    {"dynamic_resources: {ads_config: {}}", NULL, NULL, NULL, "dynamic_resources: not supported yet"},
+    {"dynamic_resources: {ads_config: {}}", NULL, NULL, NULL,
+     "dynamic_resources.ads_config.api_type: required field is missing"},
     {"layered_runtime: {}", NULL, NULL, NULL, "layered_runtime: not supported yet"},
     {"stats_sinks: []", NULL, NULL, NULL, "stats_sinks: not supported yet"},
     {"static_resources_typo: {}", NULL, NULL, NULL,
@@ -307,7 +308,9 @@ static const error_case_t error_cases[] = {
      "static_resources.clusters[0].name: required field is missing"},
     {NULL, "{name: \"\"}", NULL, NULL, "static_resources.clusters[0].name: must not be empty"},
     {NULL, CL("type: EDS"), NULL, NULL,
-     "static_resources.clusters[0].type: EDS is not supported yet (supported: STATIC, STRICT_DNS)"},
+     "static_resources.clusters[0].eds_cluster_config: required for type EDS (it says where the endpoints "
+     "come "
+     "from)"},
     {NULL, CL("type: LOGICAL_DNS"), NULL, NULL,
      "static_resources.clusters[0].type: LOGICAL_DNS is not supported yet*"},
     {NULL, CL("type: ORIGINAL_DST"), NULL, NULL,
@@ -690,9 +693,10 @@ static void test_enums_and_numbers(void **state)
     assert_int_equal(b->clusters[0].endpoints[0].health_status, RM_HEALTH_STATUS_DEGRADED);
     rm_bootstrap_config_free(b);
 
-    yaml = build(NULL, "{name: c0, dns_lookup_family: ALL, type: 3}", NULL, NULL);
-    check_error(
-        yaml, "static_resources.clusters[0].type: EDS is not supported yet (supported: STATIC, STRICT_DNS)");
+    yaml = build(NULL, "{name: c0, dns_lookup_family: ALL, type: 4}", NULL, NULL);
+    check_error(yaml,
+                "static_resources.clusters[0].type: ORIGINAL_DST is not supported yet (supported: STATIC, "
+                "STRICT_DNS, EDS)");
     free(yaml);
 }
 
@@ -817,6 +821,231 @@ static void test_load_file(void **state)
     assert_int_equal(rm_bootstrap_load_file(path, &b, NULL, 0), -1);
 }
 
+/* ---- dynamic_resources and EDS clusters ---- */
+
+#define XDS_CLUSTER                                                                                          \
+    "{name: xds, load_assignment: {cluster_name: xds, endpoints: [{lb_endpoints: [{endpoint: {address: "     \
+    "{socket_address: {address: 127.0.0.1, port_value: 18000}}}}]}]}}"
+#define NODE "node: {id: sidecar-1, cluster: web}\n"
+#define GRPC_SRC                                                                                             \
+    "{api_type: GRPC, transport_api_version: V3, grpc_services: [{envoy_grpc: {cluster_name: xds}}]}"
+#define ADS_DYN                                                                                              \
+    "dynamic_resources: {ads_config: " GRPC_SRC ", cds_config: {ads: {}, resource_api_version: V3}}\n"
+#define CDS_DYN "dynamic_resources: {cds_config: {api_config_source: " GRPC_SRC "}}\n"
+#define EDS_ADS "eds_cluster_config: {eds_config: {ads: {}, resource_api_version: V3}"
+
+/* Envoy's ADS bootstrap: the management server is a static cluster; routes may name clusters that
+ * CDS has not delivered yet; static EDS clusters get their endpoints over ADS. */
+static void test_dynamic_resources_ads(void **state)
+{
+    char *yaml = build(
+        NODE "dynamic_resources:\n"
+             "  ads_config:\n"
+             "    api_type: GRPC\n"
+             "    transport_api_version: V3\n"
+             "    grpc_services:\n"
+             "    - envoy_grpc: {cluster_name: xds}\n"
+             "  cds_config:\n"
+             "    ads: {}\n"
+             "    resource_api_version: V3\n"
+             "    initial_fetch_timeout: 3s\n",
+        XDS_CLUSTER ", {name: c0, type: EDS, " EDS_ADS ", service_name: c0-v2}}, {name: c1, "
+                    "type: EDS, " EDS_ADS "}}",
+        NULL, "{name: v0, domains: [\"*\"], routes: [{match: {prefix: /}, route: {cluster: from_cds}}]}");
+    rm_bootstrap_config_t *b = load_ok(yaml);
+    free(yaml);
+    const rm_dynamic_resources_config_t *dr = &b->dynamic_resources;
+    assert_true(dr->enabled);
+    assert_true(dr->ads_config.set);
+    assert_false(dr->ads_config.ads);
+    assert_string_equal(dr->ads_config.grpc_cluster, "xds");
+    assert_true(dr->cds_config.set);
+    assert_true(dr->cds_config.ads);
+    assert_null(dr->cds_config.grpc_cluster);
+    assert_int_equal(dr->cds_config.initial_fetch_timeout_ms, 3000);
+    assert_int_equal(b->num_clusters, 3);
+    assert_int_equal(b->clusters[1].type, RM_CLUSTER_EDS);
+    assert_string_equal(b->clusters[1].eds_service_name, "c0-v2");
+    assert_int_equal(b->clusters[1].num_endpoints, 0);
+    /* Without service_name the cluster's name is the EDS resource name, as in Envoy. */
+    assert_string_equal(b->clusters[2].eds_service_name, "c1");
+    assert_null(b->clusters[0].eds_service_name);
+    rm_bootstrap_config_free(b);
+}
+
+static void test_dynamic_resources_separate_streams(void **state)
+{
+    char *yaml =
+        build(NODE CDS_DYN,
+              XDS_CLUSTER
+              ", {name: c0, type: EDS, eds_cluster_config: {eds_config: {api_config_source: " GRPC_SRC "}}}",
+              NULL, NULL);
+    rm_bootstrap_config_t *b = load_ok(yaml);
+    free(yaml);
+    const rm_dynamic_resources_config_t *dr = &b->dynamic_resources;
+    assert_true(dr->enabled);
+    assert_false(dr->ads_config.set);
+    assert_true(dr->cds_config.set);
+    assert_false(dr->cds_config.ads);
+    assert_string_equal(dr->cds_config.grpc_cluster, "xds");
+    assert_int_equal(dr->cds_config.initial_fetch_timeout_ms, 15000); /* Envoy's default */
+    assert_string_equal(b->clusters[1].eds_service_name, "c0");
+    rm_bootstrap_config_free(b);
+
+    /* Without dynamic_resources nothing is enabled. */
+    yaml = build(NULL, NULL, NULL, NULL);
+    b = load_ok(yaml);
+    free(yaml);
+    assert_false(b->dynamic_resources.enabled);
+    assert_false(b->dynamic_resources.cds_config.set);
+    rm_bootstrap_config_free(b);
+}
+
+static void test_dynamic_resources_errors(void **state)
+{
+    static const error_case_t cases[] = {
+        /* The proxy must identify itself to the management server. */
+        {ADS_DYN, XDS_CLUSTER, NULL, NULL,
+         "node.id: required when dynamic_resources is set (the management server identifies this proxy by "
+         "node "
+         "id and cluster)"},
+        {"node: {id: a}\n" ADS_DYN, XDS_CLUSTER, NULL, NULL,
+         "node.cluster: required when dynamic_resources is set*"},
+        /* The management server is a static, non-EDS cluster with an endpoint. */
+        {NODE ADS_DYN, DEFAULT_CLUSTER, NULL, NULL,
+         "dynamic_resources.ads_config.grpc_services[0].envoy_grpc.cluster_name: unknown cluster \"xds\" "
+         "(the "
+         "management server must be a cluster in static_resources.clusters)"},
+        {NODE CDS_DYN, DEFAULT_CLUSTER, NULL, NULL,
+         "dynamic_resources.cds_config.api_config_source.grpc_services[0].envoy_grpc.cluster_name: unknown "
+         "cluster \"xds\"*"},
+        {NODE ADS_DYN, "{name: xds, type: EDS, " EDS_ADS "}}", NULL, NULL,
+         "dynamic_resources.ads_config.grpc_services[0].envoy_grpc.cluster_name: cluster \"xds\" is an EDS "
+         "cluster; the management server needs a STATIC or STRICT_DNS cluster"},
+        {NODE ADS_DYN, "{name: xds}", NULL, NULL,
+         "dynamic_resources.ads_config.grpc_services[0].envoy_grpc.cluster_name: cluster \"xds\" has no "
+         "endpoints (Remora connects to its first endpoint)"},
+        /* ApiConfigSource. */
+        {NODE "dynamic_resources: {ads_config: {api_type: GRPC, grpc_services: [{envoy_grpc: {cluster_name: "
+              "xds}}]}}",
+         XDS_CLUSTER, NULL, NULL,
+         "dynamic_resources.ads_config.transport_api_version: required field is missing (must be V3; the V2 "
+         "and "
+         "AUTO transports were removed from xDS)"},
+        {NODE "dynamic_resources: {ads_config: {api_type: GRPC, transport_api_version: V2, grpc_services: "
+              "[{envoy_grpc: {cluster_name: xds}}]}}",
+         XDS_CLUSTER, NULL, NULL,
+         "dynamic_resources.ads_config.transport_api_version: must be V3 (the V2 and AUTO transports were "
+         "removed from xDS)"},
+        {NODE "dynamic_resources: {ads_config: {api_type: REST, transport_api_version: V3}}", XDS_CLUSTER,
+         NULL, NULL, "dynamic_resources.ads_config.api_type: REST is not supported yet (supported: GRPC)"},
+        {NODE "dynamic_resources: {ads_config: {api_type: DELTA_GRPC, transport_api_version: V3}}",
+         XDS_CLUSTER, NULL, NULL,
+         "dynamic_resources.ads_config.api_type: DELTA_GRPC is not supported yet (supported: GRPC)"},
+        {NODE "dynamic_resources: {ads_config: {api_type: GRPC, transport_api_version: V3}}", XDS_CLUSTER,
+         NULL, NULL, "dynamic_resources.ads_config.grpc_services: required field is missing"},
+        {NODE "dynamic_resources: {ads_config: {api_type: GRPC, transport_api_version: V3, grpc_services: "
+              "[{envoy_grpc: {cluster_name: xds}}, {envoy_grpc: {cluster_name: xds}}]}}",
+         XDS_CLUSTER, NULL, NULL,
+         "dynamic_resources.ads_config.grpc_services: only one gRPC service is supported for now"},
+        {NODE "dynamic_resources: {ads_config: {api_type: GRPC, transport_api_version: V3, grpc_services: "
+              "[{google_grpc: {}}]}}",
+         XDS_CLUSTER, NULL, NULL,
+         "dynamic_resources.ads_config.grpc_services[0].google_grpc: not supported yet"},
+        {NODE "dynamic_resources: {ads_config: {api_type: GRPC, transport_api_version: V3, grpc_services: "
+              "[{envoy_grpc: {cluster_name: \"\"}}]}}",
+         XDS_CLUSTER, NULL, NULL,
+         "dynamic_resources.ads_config.grpc_services[0].envoy_grpc.cluster_name: must not be empty"},
+        {NODE "dynamic_resources: {ads_config: {api_type: GRPC, transport_api_version: V3, set_node_on_first_"
+              "message_only: true, grpc_services: [{envoy_grpc: {cluster_name: xds}}]}}",
+         XDS_CLUSTER, NULL, NULL,
+         "dynamic_resources.ads_config.set_node_on_first_message_only: not supported yet"},
+        /* ConfigSource and DynamicResources. */
+        {NODE "dynamic_resources: {lds_config: {ads: {}}}", XDS_CLUSTER, NULL, NULL,
+         "dynamic_resources.lds_config: not supported yet"},
+        {NODE "dynamic_resources: {cds_config: {}}", XDS_CLUSTER, NULL, NULL,
+         "dynamic_resources.cds_config: one of ads, api_config_source is required"},
+        {NODE "dynamic_resources: {ads_config: " GRPC_SRC
+              ", cds_config: {ads: {}, api_config_source: " GRPC_SRC "}}",
+         XDS_CLUSTER, NULL, NULL,
+         "dynamic_resources.cds_config.ads: only one of api_config_source, ads may be set"},
+        {NODE "dynamic_resources: {cds_config: {ads: {}}}", XDS_CLUSTER, NULL, NULL,
+         "dynamic_resources.cds_config.ads: needs dynamic_resources.ads_config (the ADS server)"},
+        {NODE "dynamic_resources: {ads_config: " GRPC_SRC ", cds_config: {api_config_source: " GRPC_SRC "}}",
+         XDS_CLUSTER, NULL, NULL,
+         "dynamic_resources.cds_config.api_config_source: not supported together with ads_config yet (use "
+         "ads: "
+         "{}; Remora talks to one management server)"},
+        {NODE "dynamic_resources: {ads_config: " GRPC_SRC
+              ", cds_config: {ads: {}, resource_api_version: V2}}",
+         XDS_CLUSTER, NULL, NULL,
+         "dynamic_resources.cds_config.resource_api_version: V2 resources are not supported "
+         "(use V3)"},
+        {NODE "dynamic_resources: {ads_config: " GRPC_SRC ", cds_config: {ads: {x: 1}}}", XDS_CLUSTER, NULL,
+         NULL, "dynamic_resources.cds_config.ads.x: unknown field (AggregatedConfigSource supports: )"},
+        {NODE "dynamic_resources: {ads_config: " GRPC_SRC ", cds_config: {ads: {}, path: /x}}", XDS_CLUSTER,
+         NULL, NULL, "dynamic_resources.cds_config.path: not supported yet"},
+        {NODE "dynamic_resources: {ads_config: " GRPC_SRC
+              ", cds_config: {ads: {}, initial_fetch_timeout: 1x}}",
+         XDS_CLUSTER, NULL, NULL, "dynamic_resources.cds_config.initial_fetch_timeout: invalid duration*"},
+        /* EDS clusters. */
+        {NULL, "{name: c0, type: EDS, " EDS_ADS "}}", NULL, NULL,
+         "static_resources.clusters[0].eds_cluster_config.eds_config.ads: needs dynamic_resources.ads_config "
+         "(the ADS server)"},
+        {NULL, "{name: c0, type: EDS, eds_cluster_config: {eds_config: {api_config_source: " GRPC_SRC "}}}",
+         NULL, NULL,
+         "static_resources.clusters[0].eds_cluster_config.eds_config.api_config_source: needs "
+         "dynamic_resources.cds_config.api_config_source naming the same cluster (Remora talks to one "
+         "management "
+         "server)"},
+        {NODE CDS_DYN,
+         XDS_CLUSTER
+         ", {name: c0, type: EDS, eds_cluster_config: {eds_config: {api_config_source: {api_type: "
+         "GRPC, transport_api_version: V3, grpc_services: [{envoy_grpc: {cluster_name: other}}]}}}}",
+         NULL, NULL,
+         "static_resources.clusters[1].eds_cluster_config.eds_config.api_config_source.grpc_services[0]."
+         "envoy_"
+         "grpc.cluster_name: must be \"xds\", the cluster of dynamic_resources.cds_config (Remora talks to "
+         "one "
+         "management server)"},
+        {NODE ADS_DYN,
+         XDS_CLUSTER ", {name: c0, type: EDS, eds_cluster_config: {eds_config: {api_config_source: " GRPC_SRC
+                     "}}}",
+         NULL, NULL,
+         "static_resources.clusters[1].eds_cluster_config.eds_config.api_config_source: not supported "
+         "together "
+         "with dynamic_resources.ads_config yet*"},
+        {NODE ADS_DYN,
+         XDS_CLUSTER ", {name: c0, type: EDS, eds_cluster_config: {eds_config: {ads: {}, "
+                     "initial_fetch_timeout: 1s}}}",
+         NULL, NULL,
+         "static_resources.clusters[1].eds_cluster_config.eds_config.initial_fetch_timeout: not supported "
+         "yet"},
+        {NODE ADS_DYN, XDS_CLUSTER ", {name: c0, type: EDS, eds_cluster_config: {service_name: x}}", NULL,
+         NULL, "static_resources.clusters[1].eds_cluster_config.eds_config: required field is missing"},
+        {NODE ADS_DYN, XDS_CLUSTER ", {name: c0, " EDS_ADS "}}", NULL, NULL,
+         "static_resources.clusters[1].eds_cluster_config: only valid for type EDS"},
+        {NODE ADS_DYN,
+         XDS_CLUSTER ", {name: c0, type: EDS, " EDS_ADS
+                     "}, load_assignment: {cluster_name: c0, endpoints: []}}",
+         NULL, NULL,
+         "static_resources.clusters[1].load_assignment: not allowed for type EDS (the endpoints come from "
+         "EDS)"},
+        /* Without CDS, routes are still checked against the static clusters. */
+        {NODE "dynamic_resources: {ads_config: " GRPC_SRC "}", XDS_CLUSTER, NULL,
+         "{name: v, domains: [a], routes: [{match: {prefix: /}, route: {cluster: nope}}]}",
+         LF0
+         "route_config.virtual_hosts[0].routes[0].route.cluster: unknown cluster \"nope\" (not defined in "
+         "static_resources.clusters)"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const error_case_t *c = &cases[i];
+        char *yaml = build(c->top, c->clusters, c->hcm, c->vhosts);
+        check_error(yaml, c->want);
+        free(yaml);
+    }
+}
+
 /* The example shipped in docs/ must stay loadable. The source tree is found from this file's path. */
 static void test_docs_example_loads(void **state)
 {
@@ -850,6 +1079,9 @@ int main(void)
         cmocka_unit_test(test_json_and_anchors),
         cmocka_unit_test(test_alias_bomb),
         cmocka_unit_test(test_load_file),
+        cmocka_unit_test(test_dynamic_resources_ads),
+        cmocka_unit_test(test_dynamic_resources_separate_streams),
+        cmocka_unit_test(test_dynamic_resources_errors),
         cmocka_unit_test(test_docs_example_loads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,679 @@
+/* xDS resources -> config structs. The rules mirror the bootstrap loader's (config/bootstrap.c) so
+ * that a cluster is accepted from a control plane exactly when the same cluster would be accepted
+ * in a bootstrap, with Envoy's defaults and bounds (api/envoy/config/cluster/v3/cluster.proto,
+ * endpoint/v3/endpoint*.proto). */
+#include "xds/xds_convert.h"
+
+#include "core/mem.h"
+
+#include <arpa/inet.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef Envoy__Config__Cluster__V3__Cluster Cluster;
+typedef Envoy__Config__Cluster__V3__Cluster__EdsClusterConfig EdsClusterConfig;
+typedef Envoy__Config__Endpoint__V3__ClusterLoadAssignment Cla;
+typedef Envoy__Config__Endpoint__V3__LocalityLbEndpoints LocalityLbEndpoints;
+typedef Envoy__Config__Endpoint__V3__LbEndpoint LbEndpoint;
+typedef Envoy__Config__Endpoint__V3__Endpoint Endpoint;
+typedef Envoy__Config__Core__V3__SocketAddress SocketAddress;
+typedef Envoy__Config__Core__V3__ConfigSource ConfigSource;
+typedef Envoy__Config__Core__V3__ApiConfigSource ApiConfigSource;
+typedef Envoy__Config__Core__V3__GrpcService GrpcService;
+typedef Google__Protobuf__Duration Duration;
+
+#define MAX_PRIORITY          128u
+#define MAX_DURATION_SECONDS  315576000000ll
+#define DEFAULT_CONNECT_MS    5000u
+#define DEFAULT_DNS_REFRESH   5000u
+#define DEFAULT_OVERPROVISION 140u
+#define DEFAULT_BUFFER_LIMIT  (1u << 20)
+
+/* ---- messages ---- */
+
+const char *rm_xds_printable(const char *s, char *buf, size_t buflen)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t k = 0, i = 0;
+    if (buflen == 0)
+        return buf;
+    for (; s != NULL && s[i] != '\0' && k + 8 < buflen && i < 128; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c < 0x7f && c != '\'' && c != '\\') {
+            buf[k++] = (char)c;
+        } else {
+            buf[k++] = '\\';
+            buf[k++] = 'x';
+            buf[k++] = hex[c >> 4];
+            buf[k++] = hex[c & 15];
+        }
+    }
+    if (s != NULL && s[i] != '\0' && k + 4 <= buflen) {
+        memcpy(buf + k, "...", 3);
+        k += 3;
+    }
+    buf[k] = '\0';
+    return buf;
+}
+
+/* The conversion context: which resource, where in it, and the caller's error buffer. */
+typedef struct {
+    const char *kind; /* "cluster", "cluster_load_assignment" */
+    const char *name;
+    char path[256];
+    size_t len;
+    char *err;
+    size_t errlen;
+} cv_t;
+
+static size_t cv_push(cv_t *c, const char *key)
+{
+    size_t mark = c->len;
+    int n = snprintf(c->path + c->len, sizeof(c->path) - c->len, "%s%s", c->len ? "." : "", key);
+    if (n > 0)
+        c->len = c->len + (size_t)n < sizeof(c->path) ? c->len + (size_t)n : sizeof(c->path) - 1;
+    return mark;
+}
+
+static size_t cv_push_index(cv_t *c, size_t i)
+{
+    size_t mark = c->len;
+    int n = snprintf(c->path + c->len, sizeof(c->path) - c->len, "[%zu]", i);
+    if (n > 0)
+        c->len = c->len + (size_t)n < sizeof(c->path) ? c->len + (size_t)n : sizeof(c->path) - 1;
+    return mark;
+}
+
+static void cv_pop(cv_t *c, size_t mark)
+{
+    c->len = mark;
+    c->path[mark] = '\0';
+}
+
+static int cv_fail(cv_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int cv_fail(cv_t *c, const char *fmt, ...)
+{
+    char msg[384], name[300];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (c->errlen == 0)
+        return -1;
+    if (c->name == NULL || c->name[0] == '\0')
+        snprintf(name, sizeof(name), "%s (unnamed)", c->kind);
+    else {
+        char buf[280];
+        snprintf(name, sizeof(name), "%s '%s'", c->kind, rm_xds_printable(c->name, buf, sizeof(buf)));
+    }
+    if (c->len > 0)
+        snprintf(c->err, c->errlen, "%s: %s: %s", name, c->path, msg);
+    else
+        snprintf(c->err, c->errlen, "%s: %s", name, msg);
+    return -1;
+}
+
+/* Fails naming a field of the message at the current path. */
+static int cv_fail_at(cv_t *c, const char *key, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static int cv_fail_at(cv_t *c, const char *key, const char *fmt, ...)
+{
+    char msg[384];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    cv_push(c, key);
+    return cv_fail(c, "%s", msg);
+}
+
+/* ---- fields the trimmed protos do not know ---- */
+
+typedef struct {
+    uint32_t number;
+    const char *name;
+} field_name_t;
+
+/* Envoy's Cluster fields that the trimmed cluster.proto leaves out, so that an error can name them. */
+static const field_name_t cluster_field_names[] = {
+    {9, "max_requests_per_connection"},
+    {13, "http_protocol_options"},
+    {18, "dns_resolvers"},
+    {20, "cleanup_interval"},
+    {21, "upstream_bind_config"},
+    {22, "lb_subset_config"},
+    {23, "ring_hash_lb_config"},
+    {24, "transport_socket"},
+    {25, "metadata"},
+    {26, "protocol_selection"},
+    {28, "alt_stat_name"},
+    {29, "common_http_protocol_options"},
+    {30, "upstream_connection_options"},
+    {31, "close_connections_on_host_health_failure"},
+    {34, "original_dst_lb_config"},
+    {38, "cluster_type"},
+    {39, "respect_dns_ttl"},
+    {40, "filters"},
+    {41, "load_balancing_policy"},
+    {42, "lrs_server"},
+    {43, "transport_socket_matches"},
+    {44, "dns_failure_refresh_rate"},
+    {45, "use_tcp_for_dns_lookups"},
+    {46, "upstream_http_protocol_options"},
+    {47, "track_timeout_budgets"},
+    {48, "upstream_config"},
+    {49, "track_cluster_stats"},
+    {50, "preconnect_policy"},
+    {51, "connection_pool_per_downstream_connection"},
+    {52, "maglev_lb_config"},
+    {53, "dns_resolver_options"},
+    {54, "wait_for_warm_on_init"},
+    {55, "typed_dns_resolver_config"},
+    {0, NULL},
+};
+
+static const field_name_t cla_field_names[] = {
+    {5, "named_endpoints"},
+    {0, NULL},
+};
+
+/* Rejects the first unknown field of m itself. */
+static int check_unknown_here(cv_t *c, const ProtobufCMessage *m, const field_name_t *names)
+{
+    if (m->n_unknown_fields == 0)
+        return 0;
+    uint32_t tag = m->unknown_fields[0].tag;
+    for (const field_name_t *f = names; f != NULL && f->name != NULL; f++)
+        if (f->number == tag)
+            return cv_fail(c, "field %u (%s) is not supported yet", tag, f->name);
+    return cv_fail(c, "field %u is not known to Remora (not supported)", tag);
+}
+
+/* Rejects the first unknown field anywhere in m, naming the path to it. Oneof members are looked at
+ * only when they are the member set (the others share its storage). */
+static int check_unknown_deep(cv_t *c, const ProtobufCMessage *m)
+{
+    if (check_unknown_here(c, m, NULL) != 0)
+        return -1;
+    const ProtobufCMessageDescriptor *d = m->descriptor;
+    const char *base = (const char *)m;
+    for (unsigned i = 0; i < d->n_fields; i++) {
+        const ProtobufCFieldDescriptor *f = &d->fields[i];
+        if (f->type != PROTOBUF_C_TYPE_MESSAGE)
+            continue;
+        if ((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
+            *(const uint32_t *)(base + f->quantifier_offset) != f->id)
+            continue;
+        if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+            size_t n = *(const size_t *)(base + f->quantifier_offset);
+            ProtobufCMessage *const *items = *(ProtobufCMessage *const *const *)(base + f->offset);
+            for (size_t j = 0; j < n; j++) {
+                size_t mark = cv_push(c, f->name);
+                cv_push_index(c, j);
+                if (items[j] != NULL && check_unknown_deep(c, items[j]) != 0)
+                    return -1;
+                cv_pop(c, mark);
+            }
+        } else {
+            const ProtobufCMessage *sub = *(const ProtobufCMessage *const *)(base + f->offset);
+            if (sub == NULL)
+                continue;
+            size_t mark = cv_push(c, f->name);
+            if (check_unknown_deep(c, sub) != 0)
+                return -1;
+            cv_pop(c, mark);
+        }
+    }
+    return 0;
+}
+
+/* ---- scalars ---- */
+
+static int check_name(cv_t *c, const char *key, const char *s, bool required)
+{
+    if (s == NULL || s[0] == '\0') {
+        if (required)
+            return cv_fail_at(c, key, "must not be empty");
+        return 0;
+    }
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            return cv_fail_at(c, key, "must not contain control characters");
+    return 0;
+}
+
+/* A Duration in milliseconds, a sub-millisecond remainder rounded up (as the bootstrap does). */
+static int duration_ms(cv_t *c, const char *key, const Duration *d, uint64_t *ms)
+{
+    if (d->seconds < 0 || d->nanos < 0)
+        return cv_fail_at(c, key, "must not be negative");
+    if (d->seconds > MAX_DURATION_SECONDS || d->nanos > 999999999)
+        return cv_fail_at(c, key, "out of range");
+    *ms = (uint64_t)d->seconds * 1000u + (uint64_t)d->nanos / 1000000u + ((uint64_t)d->nanos % 1000000u != 0);
+    return 0;
+}
+
+static bool is_ip_literal(const char *s)
+{
+    unsigned char buf[sizeof(struct in6_addr)];
+    return inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1;
+}
+
+static bool is_hostname(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s <= 0x20 || (unsigned char)*s >= 0x7f || *s == '/' || *s == ':')
+            return false;
+    return true;
+}
+
+/* ---- ClusterLoadAssignment ---- */
+
+typedef enum {
+    ADDR_IP,   /* STATIC and EDS: IP literals */
+    ADDR_HOST, /* STRICT_DNS: names (or IP literals) */
+} addr_rule_t;
+
+static int convert_socket_address(cv_t *c, const SocketAddress *sa, addr_rule_t rule,
+                                  rm_socket_address_config_t *out)
+{
+    if (sa->protocol != ENVOY__CONFIG__CORE__V3__SOCKET_ADDRESS__PROTOCOL__TCP) {
+        if (sa->protocol == ENVOY__CONFIG__CORE__V3__SOCKET_ADDRESS__PROTOCOL__UDP)
+            return cv_fail_at(c, "protocol", "UDP is not supported yet (supported: TCP)");
+        return cv_fail_at(c, "protocol", "unknown value %d", (int)sa->protocol);
+    }
+    if (sa->ipv4_compat)
+        return cv_fail_at(c, "ipv4_compat", "not supported yet");
+    char buf[280];
+    const char *a = sa->address;
+    if (a == NULL || a[0] == '\0')
+        return cv_fail_at(c, "address", "must not be empty");
+    if (rule == ADDR_IP && !is_ip_literal(a))
+        return cv_fail_at(c, "address", "expected an IP address, got '%s'%s",
+                          rm_xds_printable(a, buf, sizeof(buf)),
+                          strcmp(c->kind, "cluster") == 0 ? " (use STRICT_DNS for names)" : "");
+    if (rule == ADDR_HOST && !is_ip_literal(a) && !is_hostname(a))
+        return cv_fail_at(c, "address", "invalid host name '%s'", rm_xds_printable(a, buf, sizeof(buf)));
+    uint32_t port =
+        sa->port_specifier_case == ENVOY__CONFIG__CORE__V3__SOCKET_ADDRESS__PORT_SPECIFIER_PORT_VALUE
+            ? sa->port_value
+            : 0;
+    if (port == 0 || port > 65535)
+        return cv_fail_at(c, "port_value", "must be 1..65535 (an upstream endpoint needs a port), got %u",
+                          port);
+    out->address = rm_strdup(a);
+    out->port = port;
+    return 0;
+}
+
+static int convert_lb_endpoint(cv_t *c, const LbEndpoint *lbe, addr_rule_t rule, rm_endpoint_config_t *out)
+{
+    out->weight = 1;
+    if (lbe->host_identifier_case != ENVOY__CONFIG__ENDPOINT__V3__LB_ENDPOINT__HOST_IDENTIFIER_ENDPOINT ||
+        lbe->endpoint == NULL)
+        return cv_fail_at(c, "endpoint", "required field is missing");
+    if ((unsigned)lbe->health_status > RM_HEALTH_STATUS_DEGRADED)
+        return cv_fail_at(c, "health_status", "unknown value %d", (int)lbe->health_status);
+    out->health_status = (rm_health_status_t)lbe->health_status;
+    if (lbe->load_balancing_weight != NULL) {
+        if (lbe->load_balancing_weight->value == 0)
+            return cv_fail_at(c, "load_balancing_weight", "must be >= 1");
+        out->weight = lbe->load_balancing_weight->value;
+    }
+    const Endpoint *ep = lbe->endpoint;
+    size_t mark = cv_push(c, "endpoint");
+    if (ep->health_check_config != NULL)
+        return cv_fail_at(c, "health_check_config", "not supported yet");
+    if (ep->hostname != NULL && ep->hostname[0] != '\0')
+        return cv_fail_at(c, "hostname", "not supported yet");
+    if (ep->address == NULL ||
+        ep->address->address_case != ENVOY__CONFIG__CORE__V3__ADDRESS__ADDRESS_SOCKET_ADDRESS ||
+        ep->address->socket_address == NULL)
+        return cv_fail_at(c, "address", "required field is missing (a socket_address)");
+    cv_push(c, "address");
+    cv_push(c, "socket_address");
+    if (convert_socket_address(c, ep->address->socket_address, rule, &out->address) != 0)
+        return -1;
+    cv_pop(c, mark);
+    return 0;
+}
+
+/* Flattens the localities of a CLA into one endpoint list (each endpoint carrying its priority), as
+ * the bootstrap loader does. *eps and *n always cover every endpoint started, for the caller's free. */
+static int convert_assignment(cv_t *c, const Cla *pb, addr_rule_t rule, rm_endpoint_config_t **eps, size_t *n,
+                              uint32_t *overprovisioning_factor)
+{
+    if (check_name(c, "cluster_name", pb->cluster_name, true) != 0)
+        return -1;
+    *overprovisioning_factor = DEFAULT_OVERPROVISION;
+    if (pb->policy != NULL && pb->policy->overprovisioning_factor != NULL) {
+        if (pb->policy->overprovisioning_factor->value == 0) {
+            cv_push(c, "policy");
+            return cv_fail_at(c, "overprovisioning_factor", "must be >= 1");
+        }
+        *overprovisioning_factor = pb->policy->overprovisioning_factor->value;
+    }
+    size_t total = 0;
+    for (size_t i = 0; i < pb->n_endpoints; i++)
+        total += pb->endpoints[i]->n_lb_endpoints;
+    if (total > 0)
+        *eps = rm_calloc(total, sizeof(**eps));
+    uint64_t seen[3] = {0, 0, 0};
+    for (size_t i = 0; i < pb->n_endpoints; i++) {
+        const LocalityLbEndpoints *loc = pb->endpoints[i];
+        size_t mark = cv_push(c, "endpoints");
+        cv_push_index(c, i);
+        if (loc->locality != NULL)
+            return cv_fail_at(c, "locality", "not supported yet");
+        if (loc->load_balancing_weight != NULL)
+            return cv_fail_at(c, "load_balancing_weight", "not supported yet");
+        if (loc->priority > MAX_PRIORITY)
+            return cv_fail_at(c, "priority", "%u is out of range (0..%u)", loc->priority, MAX_PRIORITY);
+        seen[loc->priority / 64] |= 1ull << (loc->priority % 64);
+        for (size_t j = 0; j < loc->n_lb_endpoints; j++) {
+            size_t mark2 = cv_push(c, "lb_endpoints");
+            cv_push_index(c, j);
+            rm_endpoint_config_t *ep = &(*eps)[(*n)++];
+            ep->priority = loc->priority;
+            if (convert_lb_endpoint(c, loc->lb_endpoints[j], rule, ep) != 0)
+                return -1;
+            cv_pop(c, mark2);
+        }
+        cv_pop(c, mark);
+    }
+    /* Envoy's priority levels run from 0 without gaps (failover walks them in order). */
+    bool gap = false;
+    for (unsigned p = 0; p <= MAX_PRIORITY; p++) {
+        bool used = (seen[p / 64] >> (p % 64)) & 1u;
+        if (!used)
+            gap = true;
+        else if (gap)
+            return cv_fail_at(c, "endpoints",
+                              "priorities must be contiguous from 0: priority %u is used but not %u", p,
+                              p - 1);
+    }
+    return 0;
+}
+
+int rm_xds_cla_from_proto(const Cla *pb, rm_cluster_load_assignment_t *out, char *err, size_t errlen)
+{
+    cv_t c = {"cluster_load_assignment", pb->cluster_name, "", 0, err, errlen};
+    memset(out, 0, sizeof(*out));
+    int rc = check_name(&c, "cluster_name", pb->cluster_name, true);
+    if (rc == 0)
+        rc = check_unknown_here(&c, &pb->base, cla_field_names);
+    if (rc == 0)
+        rc = check_unknown_deep(&c, &pb->base);
+    if (rc == 0)
+        rc = convert_assignment(&c, pb, ADDR_IP, &out->endpoints, &out->num_endpoints,
+                                &out->overprovisioning_factor);
+    if (rc != 0) {
+        rm_cluster_load_assignment_free(out);
+        return -1;
+    }
+    out->cluster_name = rm_strdup(pb->cluster_name);
+    return 0;
+}
+
+/* ---- Cluster ---- */
+
+static const char *const lb_policy_names[] = {
+    [0] = "ROUND_ROBIN",
+    [1] = "LEAST_REQUEST",
+    [2] = "RING_HASH",
+    [3] = "RANDOM",
+    [5] = "MAGLEV",
+    [6] = "CLUSTER_PROVIDED",
+    [7] = "LOAD_BALANCING_POLICY_CONFIG",
+};
+
+static int convert_lb_policy(cv_t *c, int value, rm_lb_policy_t *out)
+{
+    switch (value) {
+    case RM_LB_ROUND_ROBIN:
+    case RM_LB_LEAST_REQUEST:
+    case RM_LB_RANDOM:
+        *out = (rm_lb_policy_t)value;
+        return 0;
+    default:
+        if (value >= 0 && (size_t)value < RM_ARRAY_LEN(lb_policy_names) && lb_policy_names[value] != NULL)
+            return cv_fail_at(c, "lb_policy",
+                              "%s is not supported (supported: ROUND_ROBIN, LEAST_REQUEST, RANDOM)",
+                              lb_policy_names[value]);
+        return cv_fail_at(c, "lb_policy", "unknown value %d", value);
+    }
+}
+
+static int convert_type(cv_t *c, const Cluster *pb, rm_cluster_type_t *out)
+{
+    /* Envoy's default is STATIC (the enum's zero), also when the oneof is not set at all. */
+    int value =
+        pb->cluster_discovery_type_case == ENVOY__CONFIG__CLUSTER__V3__CLUSTER__CLUSTER_DISCOVERY_TYPE_TYPE
+            ? (int)pb->type
+            : 0;
+    switch (value) {
+    case RM_CLUSTER_STATIC:
+    case RM_CLUSTER_STRICT_DNS:
+    case RM_CLUSTER_EDS:
+        *out = (rm_cluster_type_t)value;
+        return 0;
+    case RM_CLUSTER_LOGICAL_DNS:
+        return cv_fail_at(c, "type", "LOGICAL_DNS is not supported yet (supported: STATIC, STRICT_DNS, EDS)");
+    case 4:
+        return cv_fail_at(c, "type",
+                          "ORIGINAL_DST is not supported yet (supported: STATIC, STRICT_DNS, EDS)");
+    default:
+        return cv_fail_at(c, "type", "unknown value %d", value);
+    }
+}
+
+/* An api_config_source that leads to the management server: GRPC, the V3 transport, one envoy_grpc
+ * service naming its cluster. */
+static int check_api_config_source(cv_t *c, const ApiConfigSource *api, const rm_xds_convert_opts_t *opts)
+{
+    if (api->api_type != ENVOY__CONFIG__CORE__V3__API_CONFIG_SOURCE__API_TYPE__GRPC)
+        return cv_fail_at(c, "api_type", "only GRPC is supported, got %d", (int)api->api_type);
+    if (api->transport_api_version != ENVOY__CONFIG__CORE__V3__API_VERSION__V3)
+        return cv_fail_at(c, "transport_api_version",
+                          "must be V3 (the V2 and AUTO transports were removed from xDS)");
+    if (api->n_grpc_services != 1)
+        return cv_fail_at(c, "grpc_services", "exactly one gRPC service is supported, got %zu",
+                          api->n_grpc_services);
+    const GrpcService *g = api->grpc_services[0];
+    cv_push(c, "grpc_services");
+    cv_push_index(c, 0);
+    if (g->timeout != NULL)
+        return cv_fail_at(c, "timeout", "not supported yet");
+    if (g->target_specifier_case != ENVOY__CONFIG__CORE__V3__GRPC_SERVICE__TARGET_SPECIFIER_ENVOY_GRPC ||
+        g->envoy_grpc == NULL)
+        return cv_fail_at(c, "envoy_grpc", "required field is missing");
+    cv_push(c, "envoy_grpc");
+    if (g->envoy_grpc->authority != NULL && g->envoy_grpc->authority[0] != '\0')
+        return cv_fail_at(c, "authority", "not supported yet");
+    const char *name = g->envoy_grpc->cluster_name;
+    if (check_name(c, "cluster_name", name, true) != 0)
+        return -1;
+    if (opts != NULL && opts->grpc_cluster != NULL && strcmp(name, opts->grpc_cluster) != 0) {
+        char buf[280];
+        return cv_fail_at(c, "cluster_name",
+                          "'%s' is not the management server's cluster '%s' (Remora talks to one management "
+                          "server)",
+                          rm_xds_printable(name, buf, sizeof(buf)), opts->grpc_cluster);
+    }
+    return 0;
+}
+
+static int convert_eds_cluster_config(cv_t *c, const Cluster *pb, const rm_xds_convert_opts_t *opts,
+                                      rm_cluster_config_t *out)
+{
+    const EdsClusterConfig *e = pb->eds_cluster_config;
+    if (e == NULL)
+        return cv_fail_at(c, "eds_cluster_config",
+                          "required for type EDS (it says where the endpoints come from)");
+    size_t mark = cv_push(c, "eds_cluster_config");
+    if (check_name(c, "service_name", e->service_name, false) != 0)
+        return -1;
+    const ConfigSource *cs = e->eds_config;
+    if (cs == NULL)
+        return cv_fail_at(c, "eds_config", "required field is missing");
+    cv_push(c, "eds_config");
+    if (cs->initial_fetch_timeout != NULL)
+        return cv_fail_at(c, "initial_fetch_timeout", "not supported yet");
+    if (cs->resource_api_version == ENVOY__CONFIG__CORE__V3__API_VERSION__V2)
+        return cv_fail_at(c, "resource_api_version", "V2 resources are not supported (use V3)");
+    if ((int)cs->resource_api_version < 0 ||
+        (int)cs->resource_api_version > ENVOY__CONFIG__CORE__V3__API_VERSION__V3)
+        return cv_fail_at(c, "resource_api_version", "unknown value %d", (int)cs->resource_api_version);
+    switch (cs->config_source_specifier_case) {
+    case ENVOY__CONFIG__CORE__V3__CONFIG_SOURCE__CONFIG_SOURCE_SPECIFIER_ADS:
+        if (opts != NULL && !opts->ads)
+            return cv_fail_at(c, "ads",
+                              "this proxy does not use ADS (use api_config_source naming the management "
+                              "server's cluster)");
+        break;
+    case ENVOY__CONFIG__CORE__V3__CONFIG_SOURCE__CONFIG_SOURCE_SPECIFIER_API_CONFIG_SOURCE:
+        if (opts != NULL && opts->ads)
+            return cv_fail_at(
+                c, "api_config_source",
+                "not supported with ADS yet (use ads: {}; Remora talks to one management server)");
+        cv_push(c, "api_config_source");
+        if (check_api_config_source(c, cs->api_config_source, opts) != 0)
+            return -1;
+        break;
+    default:
+        return cv_fail(c, "one of ads, api_config_source is required");
+    }
+    cv_pop(c, mark);
+    const char *service = e->service_name != NULL && e->service_name[0] != '\0' ? e->service_name : pb->name;
+    out->eds_service_name = rm_strdup(service);
+    return 0;
+}
+
+/* Known Cluster fields that Remora does not implement yet: rejected so that none is silently ignored. */
+static int check_unsupported(cv_t *c, const Cluster *pb)
+{
+    if (pb->n_health_checks > 0)
+        return cv_fail_at(c, "health_checks", "not supported yet");
+    if (pb->circuit_breakers != NULL)
+        return cv_fail_at(c, "circuit_breakers", "not supported yet");
+    if (pb->http2_protocol_options != NULL)
+        return cv_fail_at(c, "http2_protocol_options", "not supported yet");
+    if (pb->outlier_detection != NULL)
+        return cv_fail_at(c, "outlier_detection", "not supported yet");
+    if (pb->common_lb_config != NULL)
+        return cv_fail_at(c, "common_lb_config", "not supported yet");
+    if (pb->ignore_health_on_host_removal)
+        return cv_fail_at(c, "ignore_health_on_host_removal", "not supported yet");
+    if (pb->n_typed_extension_protocol_options > 0)
+        return cv_fail_at(c, "typed_extension_protocol_options", "not supported yet");
+    if (pb->lb_config_case == ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_CONFIG_LEAST_REQUEST_LB_CONFIG)
+        return cv_fail_at(c, "least_request_lb_config", "not supported yet");
+    if (pb->lb_config_case == ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_CONFIG_ROUND_ROBIN_LB_CONFIG)
+        return cv_fail_at(c, "round_robin_lb_config", "not supported yet");
+    return 0;
+}
+
+static int convert_cluster(cv_t *c, const Cluster *pb, const rm_xds_convert_opts_t *opts,
+                           rm_cluster_config_t *out)
+{
+    if (check_name(c, "name", pb->name, true) != 0)
+        return -1;
+    /* Unknown and unsupported fields first: a config using them must not be judged by the rest. */
+    if (check_unknown_here(c, &pb->base, cluster_field_names) != 0 || check_unsupported(c, pb) != 0 ||
+        check_unknown_deep(c, &pb->base) != 0)
+        return -1;
+
+    out->name = rm_strdup(pb->name);
+    out->connect_timeout_ms = DEFAULT_CONNECT_MS;
+    out->dns_refresh_rate_ms = DEFAULT_DNS_REFRESH;
+    out->overprovisioning_factor = DEFAULT_OVERPROVISION;
+    out->per_connection_buffer_limit_bytes = DEFAULT_BUFFER_LIMIT;
+    if (convert_type(c, pb, &out->type) != 0)
+        return -1;
+    if (pb->connect_timeout != NULL) {
+        if (duration_ms(c, "connect_timeout", pb->connect_timeout, &out->connect_timeout_ms) != 0)
+            return -1;
+        if (out->connect_timeout_ms == 0)
+            return cv_fail_at(c, "connect_timeout", "must be > 0");
+    }
+    if (pb->per_connection_buffer_limit_bytes != NULL)
+        out->per_connection_buffer_limit_bytes = pb->per_connection_buffer_limit_bytes->value;
+    if (convert_lb_policy(c, (int)pb->lb_policy, &out->lb_policy) != 0)
+        return -1;
+    if (pb->dns_refresh_rate != NULL) {
+        const Duration *d = pb->dns_refresh_rate;
+        if (duration_ms(c, "dns_refresh_rate", d, &out->dns_refresh_rate_ms) != 0)
+            return -1;
+        if (d->seconds == 0 && d->nanos <= 1000000)
+            return cv_fail_at(c, "dns_refresh_rate", "must be > 1ms");
+    }
+    if ((unsigned)pb->dns_lookup_family > RM_DNS_LOOKUP_ALL)
+        return cv_fail_at(c, "dns_lookup_family", "unknown value %d", (int)pb->dns_lookup_family);
+    out->dns_lookup_family = (rm_dns_lookup_family_t)pb->dns_lookup_family;
+
+    if (out->type == RM_CLUSTER_EDS) {
+        if (pb->load_assignment != NULL)
+            return cv_fail_at(c, "load_assignment", "not allowed for type EDS (the endpoints come from EDS)");
+        return convert_eds_cluster_config(c, pb, opts, out);
+    }
+    if (pb->eds_cluster_config != NULL)
+        return cv_fail_at(c, "eds_cluster_config", "only valid for type EDS");
+    if (pb->load_assignment != NULL) {
+        size_t mark = cv_push(c, "load_assignment");
+        if (convert_assignment(c, pb->load_assignment,
+                               out->type == RM_CLUSTER_STRICT_DNS ? ADDR_HOST : ADDR_IP, &out->endpoints,
+                               &out->num_endpoints, &out->overprovisioning_factor) != 0)
+            return -1;
+        cv_pop(c, mark);
+    }
+    return 0;
+}
+
+int rm_xds_cluster_from_proto(const Cluster *pb, const rm_xds_convert_opts_t *opts, rm_cluster_config_t *out,
+                              char *err, size_t errlen)
+{
+    cv_t c = {"cluster", pb->name, "", 0, err, errlen};
+    memset(out, 0, sizeof(*out));
+    if (convert_cluster(&c, pb, opts, out) != 0) {
+        rm_cluster_config_free(out);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- from bytes ---- */
+
+int rm_xds_cluster_decode(const uint8_t *data, size_t len, const rm_xds_convert_opts_t *opts,
+                          rm_cluster_config_t *out, char *err, size_t errlen)
+{
+    Cluster *pb = envoy__config__cluster__v3__cluster__unpack(NULL, len, data);
+    if (pb == NULL) {
+        memset(out, 0, sizeof(*out));
+        if (errlen > 0)
+            snprintf(err, errlen, "cluster: not a valid serialized envoy.config.cluster.v3.Cluster");
+        return -1;
+    }
+    int rc = rm_xds_cluster_from_proto(pb, opts, out, err, errlen);
+    envoy__config__cluster__v3__cluster__free_unpacked(pb, NULL);
+    return rc;
+}
+
+int rm_xds_cla_decode(const uint8_t *data, size_t len, rm_cluster_load_assignment_t *out, char *err,
+                      size_t errlen)
+{
+    Cla *pb = envoy__config__endpoint__v3__cluster_load_assignment__unpack(NULL, len, data);
+    if (pb == NULL) {
+        memset(out, 0, sizeof(*out));
+        if (errlen > 0)
+            snprintf(err, errlen,
+                     "cluster_load_assignment: not a valid serialized "
+                     "envoy.config.endpoint.v3.ClusterLoadAssignment");
+        return -1;
+    }
+    int rc = rm_xds_cla_from_proto(pb, out, err, errlen);
+    envoy__config__endpoint__v3__cluster_load_assignment__free_unpacked(pb, NULL);
+    return rc;
+}
