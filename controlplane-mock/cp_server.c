@@ -511,11 +511,11 @@ static void stream_handle_request(stream_t *s, const discovery_request_t *req)
         eval_waits(srv);
         break;
     case RM_CP_REQ_UPDATE:
-        RM_LOG_WARN("stream %" PRIu64
-                    " (node \"%s\"): %s request with the last nonce but version_info \"%s\" "
-                    "(sent %" PRIu64 ") and no error_detail; treated as a subscription update only",
-                    s->id, s->node->id, rm_cp_type_short_name((rm_cp_type_t)t),
-                    req->version_info ? req->version_info : "", sub->sent_version);
+        RM_LOG_DEBUG("stream %" PRIu64
+                     " (node \"%s\"): %s request with the last nonce but version_info \"%s\" "
+                     "(sent %" PRIu64 ") and no error_detail: a subscription update (after a NACK)",
+                     s->id, s->node->id, rm_cp_type_short_name((rm_cp_type_t)t),
+                     req->version_info ? req->version_info : "", sub->sent_version);
         break;
     case RM_CP_REQ_INITIAL:
         break;
@@ -1127,7 +1127,7 @@ static void unary_start(rm_cp_server_t *srv, grpc_call *call, int method, grpc_s
 
 static void arm_slot(rm_cp_server_t *srv, call_slot_t *slot)
 {
-    if (srv->stopping || slot->armed)
+    if (srv->stopping || slot->armed || atomic_load(&srv->stop_requested))
         return;
     slot->call = NULL;
     grpc_call_details_init(&slot->details);

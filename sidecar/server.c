@@ -296,9 +296,9 @@ int rm_server_run(const rm_bootstrap_config_t *b, const rm_server_options_t *opt
             accept_ctx_t *ac = &acs[i * (size_t)s->num_workers + (size_t)w];
             ac->listener = l;
             ac->worker = &s->workers[w];
-            l->listeners[w] =
-                evconnlistener_new(s->workers[w].base, accept_cb, ac,
-                                   LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, l->fds[w]);
+            l->listeners[w] = evconnlistener_new(
+                s->workers[w].base, accept_cb, ac,
+                LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_DISABLED, -1, l->fds[w]);
             evconnlistener_set_error_cb(l->listeners[w], accept_error_cb);
         }
         RM_LOG_INFO("listener %s on %s", l->cfg->name, l->bound_str);

@@ -331,9 +331,19 @@ static int stop_cp(void **state)
         grpc_completion_queue_destroy(g_cp.cq);
     }
     free(g_cp.snapshot_path);
+    /* A clean exit on SIGTERM after every scenario (under the sanitizers this also checks for leaks). */
+    int rc = 0, status = 0;
+    if (g_cp.proc != NULL && harness_proc_alive(g_cp.proc)) {
+        if (harness_proc_terminate(g_cp.proc, SIGTERM, WAIT_MS, &status) != 0 || !WIFEXITED(status) ||
+            WEXITSTATUS(status) != 0) {
+            fprintf(stderr, "remora-cp did not exit cleanly on SIGTERM (status %d)\n", status);
+            harness_dump_stderr(g_cp.proc, 4096);
+            rc = -1;
+        }
+    }
     harness_kill_all();
     memset(&g_cp, 0, sizeof(g_cp));
-    return 0;
+    return rc;
 }
 
 /* ---- remora-cpctl ---- */
@@ -562,6 +572,7 @@ static void test_nack_recorded(void **state)
     char *v = mutate((const char *[]){"upsert-cluster", "--name", "backend", "--lb-policy", "MAGLEV",
                                       "--connect-timeout", "0s", "--endpoint", "127.0.0.1:8081,2", NULL});
     IT_ASSERT(strcmp(v, "2") == 0, "version %s", v);
+    free(v);
     DiscoveryResponse *r = expect_response(&x, CDS, "2", 2);
     Cluster *c = cluster_at(r, 0);
     IT_ASSERT(c->lb_policy == ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_POLICY__MAGLEV, "lb_policy %d",

@@ -15,6 +15,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -148,6 +149,8 @@ typedef struct {
     bool load_assignment_seen;    /* in the current cluster */
     bool transport_version_seen;  /* in the current ApiConfigSource */
     eds_cluster_tmp_t eds;        /* of the current cluster */
+    bool least_request_seen;      /* least_request_lb_config in the current cluster */
+    bool round_robin_seen;        /* round_robin_lb_config in the current cluster */
 } loader_t;
 
 static loader_t *L(rm_yaml_decoder_t *d)
@@ -198,9 +201,9 @@ static const rm_yaml_enum_t cluster_type_enum = ENUM(cluster_type_values);
 
 static const rm_yaml_enum_value_t lb_policy_values[] = {
     {"ROUND_ROBIN", RM_LB_ROUND_ROBIN, false},
-    {"LEAST_REQUEST", RM_LB_LEAST_REQUEST, true},
+    {"LEAST_REQUEST", RM_LB_LEAST_REQUEST, false},
     {"RING_HASH", 2, true},
-    {"RANDOM", RM_LB_RANDOM, true},
+    {"RANDOM", RM_LB_RANDOM, false},
     {"MAGLEV", 5, true},
     {"CLUSTER_PROVIDED", 6, true},
     {"LOAD_BALANCING_POLICY_CONFIG", 7, true},
@@ -594,6 +597,126 @@ static const rm_yaml_message_t load_assignment_message = {"ClusterLoadAssignment
                                                           load_assignment_unsupported, load_assignment_init,
                                                           load_assignment_check};
 
+/* ---- load balancer settings (into rm_cluster_config_t) ---- */
+
+typedef struct {
+    double min, max;
+    bool min_exclusive;
+} double_range_t;
+
+/* A double (proto-JSON number, written plain: quoted numbers are rejected like quoted integers). arg:
+ * a double_range_t or NULL. [double] */
+static int decode_double(rm_yaml_decoder_t *d, yaml_node_t *n, void *obj, const rm_yaml_field_t *f)
+{
+    char buf[64];
+    if (n->type == YAML_SCALAR_NODE && n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+        return rm_yaml_fail(d, "expected a number, got the quoted string %s (remove the quotes)",
+                            rm_yaml_kind(n, buf, sizeof(buf)));
+    if (n->type != YAML_SCALAR_NODE)
+        return rm_yaml_fail(d, "expected a number, got %s", rm_yaml_kind(n, buf, sizeof(buf)));
+    const char *text = (const char *)n->data.scalar.value;
+    char *end = NULL;
+    errno = 0;
+    double v = strtod(text, &end);
+    if (text[0] == '\0' || end != text + n->data.scalar.length || errno != 0 || !isfinite(v) ||
+        strpbrk(text, "xXnN") != NULL) /* no hex floats, NaN or infinities */
+        return rm_yaml_fail(d, "expected a number, got %s", rm_yaml_kind(n, buf, sizeof(buf)));
+    const double_range_t *r = f->arg;
+    if (r != NULL && (v < r->min || v > r->max || (r->min_exclusive && v == r->min)))
+        return rm_yaml_fail(d, "%s is out of range (%s%g..%g)", text, r->min_exclusive ? "above " : "",
+                            r->min, r->max);
+    *(double *)((char *)obj + f->offset) = v;
+    return 0;
+}
+
+static const double_range_t percent_range = {0, 100, false};
+static const double_range_t weight_percent_range = {0, 100, true};
+static const double_range_t aggression_range = {0, 1e9, true};
+
+/* type.v3.Percent, decoded into the double it wraps. */
+static const rm_yaml_field_t percent_fields[] = {
+    {"value", decode_double, 0, &percent_range, 0},
+    RM_YAML_FIELDS_END,
+};
+static const rm_yaml_message_t percent_message = {"Percent", percent_fields, NULL, NULL, NULL};
+/* A slow-start host's minimum weight: 0 would give it no traffic at all, and 0 also means "default"
+ * in rm_cluster_config_t, so it is refused. */
+static const rm_yaml_field_t weight_percent_fields[] = {
+    {"value", decode_double, 0, &weight_percent_range, RM_YAML_REQUIRED},
+    RM_YAML_FIELDS_END,
+};
+static const rm_yaml_message_t weight_percent_message = {"Percent", weight_percent_fields, NULL, NULL, NULL};
+
+/* core.v3.RuntimeDouble: Remora has no runtime layer, so runtime_key never overrides the default (as
+ * in an Envoy whose runtime does not set the key); it is checked and dropped. */
+static const rm_yaml_field_t runtime_double_fields[] = {
+    {"default_value", decode_double, 0, &aggression_range, RM_YAML_REQUIRED},
+    {"runtime_key", rm_yaml_check_string, 0, NULL, 0},
+    RM_YAML_FIELDS_END,
+};
+static const rm_yaml_message_t runtime_double_message = {"RuntimeDouble", runtime_double_fields, NULL, NULL,
+                                                         NULL};
+
+static const rm_yaml_field_t slow_start_fields[] = {
+    RM_YAML_FIELD("slow_start_window", rm_yaml_decode_duration_ms, rm_cluster_config_t, slow_start_window_ms,
+                  NULL, 0),
+    RM_YAML_FIELD("aggression", rm_yaml_decode_submessage, rm_cluster_config_t, slow_start_aggression,
+                  &runtime_double_message, 0),
+    RM_YAML_FIELD("min_weight_percent", rm_yaml_decode_submessage, rm_cluster_config_t,
+                  slow_start_min_weight_percent, &weight_percent_message, 0),
+    RM_YAML_FIELDS_END,
+};
+static const rm_yaml_message_t slow_start_message = {"SlowStartConfig", slow_start_fields, NULL, NULL, NULL};
+
+static const rm_yaml_range_t choice_count_range = {2, UINT32_MAX};
+static const rm_yaml_field_t least_request_fields[] = {
+    RM_YAML_FIELD("choice_count", rm_yaml_decode_uint32, rm_cluster_config_t, choice_count,
+                  &choice_count_range, 0),
+    {"slow_start_config", rm_yaml_decode_submessage, 0, &slow_start_message, 0},
+    RM_YAML_FIELDS_END,
+};
+static const char least_request_unsupported[] = "active_request_bias locality_lb_config enable_full_scan "
+                                                "selection_method";
+static const rm_yaml_message_t least_request_message = {"LeastRequestLbConfig", least_request_fields,
+                                                        least_request_unsupported, NULL, NULL};
+
+static int decode_least_request(rm_yaml_decoder_t *d, yaml_node_t *n, void *obj, const rm_yaml_field_t *f)
+{
+    L(d)->least_request_seen = true;
+    return rm_yaml_decode_message(d, n, &least_request_message, obj);
+}
+
+static const rm_yaml_field_t round_robin_fields[] = {
+    {"slow_start_config", rm_yaml_decode_submessage, 0, &slow_start_message, 0},
+    RM_YAML_FIELDS_END,
+};
+static const char round_robin_unsupported[] = "locality_lb_config";
+static const rm_yaml_message_t round_robin_message = {"RoundRobinLbConfig", round_robin_fields,
+                                                      round_robin_unsupported, NULL, NULL};
+
+static int decode_round_robin(rm_yaml_decoder_t *d, yaml_node_t *n, void *obj, const rm_yaml_field_t *f)
+{
+    L(d)->round_robin_seen = true;
+    return rm_yaml_decode_message(d, n, &round_robin_message, obj);
+}
+
+static int decode_panic_threshold(rm_yaml_decoder_t *d, yaml_node_t *n, void *obj, const rm_yaml_field_t *f)
+{
+    rm_cluster_config_t *c = obj;
+    c->healthy_panic_threshold_set = true;
+    return rm_yaml_decode_message(d, n, &percent_message, &c->healthy_panic_threshold);
+}
+
+static const rm_yaml_field_t common_lb_fields[] = {
+    {"healthy_panic_threshold", decode_panic_threshold, 0, NULL, 0},
+    RM_YAML_FIELDS_END,
+};
+static const char common_lb_unsupported[] =
+    "zone_aware_lb_config locality_weighted_lb_config update_merge_window ignore_new_hosts_until_first_hc "
+    "close_connections_on_host_set_change consistent_hashing_lb_config override_host_status";
+static const rm_yaml_message_t common_lb_message = {"CommonLbConfig", common_lb_fields, common_lb_unsupported,
+                                                    NULL, NULL};
+
 /* ---- cluster.v3.Cluster ---- */
 
 static void eds_tmp_reset(loader_t *l)
@@ -656,6 +779,14 @@ static int cluster_check(rm_yaml_decoder_t *d, void *obj)
 {
     rm_cluster_config_t *c = obj;
     loader_t *l = L(d);
+    /* lb_config is a oneof, and its member must match lb_policy (as Envoy requires). */
+    if (l->least_request_seen && l->round_robin_seen)
+        return fail_at(d, "round_robin_lb_config",
+                       "only one of least_request_lb_config, round_robin_lb_config may be set");
+    if (l->least_request_seen && c->lb_policy != RM_LB_LEAST_REQUEST)
+        return fail_at(d, "least_request_lb_config", "only valid with lb_policy LEAST_REQUEST");
+    if (l->round_robin_seen && c->lb_policy != RM_LB_ROUND_ROBIN)
+        return fail_at(d, "round_robin_lb_config", "only valid with lb_policy ROUND_ROBIN");
     if (c->type != RM_CLUSTER_EDS) {
         if (l->eds.present)
             return fail_at(d, "eds_cluster_config", "only valid for type EDS");
@@ -677,6 +808,8 @@ static void cluster_init(rm_yaml_decoder_t *d, void *obj)
     rm_cluster_config_t *c = obj;
     L(d)->cluster = c;
     L(d)->load_assignment_seen = false;
+    L(d)->least_request_seen = false;
+    L(d)->round_robin_seen = false;
     eds_tmp_reset(L(d));
     c->type = RM_CLUSTER_STATIC;
     c->connect_timeout_ms = 5000;
@@ -703,6 +836,9 @@ static const rm_yaml_field_t cluster_fields[] = {
     RM_YAML_FIELD("per_connection_buffer_limit_bytes", rm_yaml_decode_uint32, rm_cluster_config_t,
                   per_connection_buffer_limit_bytes, NULL, 0),
     {"load_assignment", rm_yaml_decode_submessage, 0, &load_assignment_message, 0},
+    {"common_lb_config", rm_yaml_decode_submessage, 0, &common_lb_message, 0},
+    {"least_request_lb_config", decode_least_request, 0, NULL, 0},
+    {"round_robin_lb_config", decode_round_robin, 0, NULL, 0},
     RM_YAML_FIELDS_END,
 };
 static const char cluster_unsupported[] =
@@ -712,8 +848,8 @@ static const char cluster_unsupported[] =
     "typed_extension_protocol_options dns_failure_refresh_rate respect_dns_ttl dns_resolvers "
     "use_tcp_for_dns_lookups dns_resolution_config typed_dns_resolver_config wait_for_warm_on_init "
     "outlier_detection cleanup_interval upstream_bind_config lb_subset_config ring_hash_lb_config "
-    "maglev_lb_config original_dst_lb_config least_request_lb_config round_robin_lb_config "
-    "common_lb_config transport_socket metadata protocol_selection upstream_connection_options "
+    "maglev_lb_config original_dst_lb_config transport_socket metadata protocol_selection "
+    "upstream_connection_options "
     "close_connections_on_host_health_failure ignore_health_on_host_removal filters "
     "load_balancing_policy lrs_server track_timeout_budgets upstream_config track_cluster_stats "
     "preconnect_policy connection_pool_per_downstream_connection";

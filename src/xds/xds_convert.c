@@ -7,6 +7,7 @@
 #include "core/mem.h"
 
 #include <arpa/inet.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +24,9 @@ typedef Envoy__Config__Core__V3__ConfigSource ConfigSource;
 typedef Envoy__Config__Core__V3__ApiConfigSource ApiConfigSource;
 typedef Envoy__Config__Core__V3__GrpcService GrpcService;
 typedef Google__Protobuf__Duration Duration;
+typedef Envoy__Config__Cluster__V3__Cluster__SlowStartConfig SlowStartConfig;
+typedef Envoy__Config__Cluster__V3__Cluster__CommonLbConfig CommonLbConfig;
+typedef Envoy__Type__V3__Percent Percent;
 
 #define MAX_PRIORITY          128u
 #define MAX_DURATION_SECONDS  315576000000ll
@@ -563,16 +567,104 @@ static int check_unsupported(cv_t *c, const Cluster *pb)
         return cv_fail_at(c, "http2_protocol_options", "not supported yet");
     if (pb->outlier_detection != NULL)
         return cv_fail_at(c, "outlier_detection", "not supported yet");
-    if (pb->common_lb_config != NULL)
-        return cv_fail_at(c, "common_lb_config", "not supported yet");
     if (pb->ignore_health_on_host_removal)
         return cv_fail_at(c, "ignore_health_on_host_removal", "not supported yet");
     if (pb->n_typed_extension_protocol_options > 0)
         return cv_fail_at(c, "typed_extension_protocol_options", "not supported yet");
-    if (pb->lb_config_case == ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_CONFIG_LEAST_REQUEST_LB_CONFIG)
-        return cv_fail_at(c, "least_request_lb_config", "not supported yet");
-    if (pb->lb_config_case == ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_CONFIG_ROUND_ROBIN_LB_CONFIG)
-        return cv_fail_at(c, "round_robin_lb_config", "not supported yet");
+    return 0;
+}
+
+/* ---- load balancer settings ---- */
+
+static int convert_percent(cv_t *c, const char *key, const Percent *p, double *out)
+{
+    if (!isfinite(p->value) || p->value < 0 || p->value > 100) {
+        cv_push(c, key);
+        return cv_fail_at(c, "value", "must be 0..100");
+    }
+    *out = p->value;
+    return 0;
+}
+
+static int convert_slow_start(cv_t *c, const SlowStartConfig *ss, rm_cluster_config_t *out)
+{
+    size_t mark = cv_push(c, "slow_start_config");
+    if (ss->slow_start_window != NULL &&
+        duration_ms(c, "slow_start_window", ss->slow_start_window, &out->slow_start_window_ms) != 0)
+        return -1;
+    if (ss->aggression != NULL) {
+        /* Remora has no runtime layer, so the runtime_key never overrides: the default applies, as
+         * in an Envoy whose runtime does not set that key. */
+        double a = ss->aggression->default_value;
+        if (!isfinite(a) || a <= 0) {
+            cv_push(c, "aggression");
+            return cv_fail_at(c, "default_value", "must be > 0");
+        }
+        out->slow_start_aggression = a;
+    }
+    if (ss->min_weight_percent != NULL) {
+        double p = 0;
+        if (convert_percent(c, "min_weight_percent", ss->min_weight_percent, &p) != 0)
+            return -1;
+        if (p == 0) {
+            cv_push(c, "min_weight_percent");
+            return cv_fail_at(c, "value",
+                              "0 is not supported (a host in slow start gets at least some traffic)");
+        }
+        out->slow_start_min_weight_percent = p;
+    }
+    cv_pop(c, mark);
+    return 0;
+}
+
+/* The lb_config oneof (which must match lb_policy, as Envoy requires) and common_lb_config. */
+static int convert_lb_settings(cv_t *c, const Cluster *pb, rm_cluster_config_t *out)
+{
+    if (pb->lb_config_case == ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_CONFIG_LEAST_REQUEST_LB_CONFIG &&
+        pb->least_request_lb_config != NULL) {
+        if (out->lb_policy != RM_LB_LEAST_REQUEST)
+            return cv_fail_at(c, "least_request_lb_config", "only valid with lb_policy LEAST_REQUEST");
+        size_t mark = cv_push(c, "least_request_lb_config");
+        const Envoy__Config__Cluster__V3__Cluster__LeastRequestLbConfig *lr = pb->least_request_lb_config;
+        if (lr->choice_count != NULL) {
+            if (lr->choice_count->value < 2)
+                return cv_fail_at(c, "choice_count", "must be >= 2");
+            out->choice_count = lr->choice_count->value;
+        }
+        if (lr->slow_start_config != NULL && convert_slow_start(c, lr->slow_start_config, out) != 0)
+            return -1;
+        cv_pop(c, mark);
+    }
+    if (pb->lb_config_case == ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_CONFIG_ROUND_ROBIN_LB_CONFIG &&
+        pb->round_robin_lb_config != NULL) {
+        if (out->lb_policy != RM_LB_ROUND_ROBIN)
+            return cv_fail_at(c, "round_robin_lb_config", "only valid with lb_policy ROUND_ROBIN");
+        size_t mark = cv_push(c, "round_robin_lb_config");
+        if (pb->round_robin_lb_config->slow_start_config != NULL &&
+            convert_slow_start(c, pb->round_robin_lb_config->slow_start_config, out) != 0)
+            return -1;
+        cv_pop(c, mark);
+    }
+    const CommonLbConfig *cl = pb->common_lb_config;
+    if (cl == NULL)
+        return 0;
+    size_t mark = cv_push(c, "common_lb_config");
+    if (cl->locality_config_specifier_case !=
+        ENVOY__CONFIG__CLUSTER__V3__CLUSTER__COMMON_LB_CONFIG__LOCALITY_CONFIG_SPECIFIER__NOT_SET)
+        return cv_fail_at(c, "locality_weighted_lb_config", "not supported yet");
+    if (cl->update_merge_window != NULL)
+        return cv_fail_at(c, "update_merge_window", "not supported yet");
+    if (cl->ignore_new_hosts_until_first_hc)
+        return cv_fail_at(c, "ignore_new_hosts_until_first_hc", "not supported yet");
+    if (cl->close_connections_on_host_set_change)
+        return cv_fail_at(c, "close_connections_on_host_set_change", "not supported yet");
+    if (cl->healthy_panic_threshold != NULL) {
+        if (convert_percent(c, "healthy_panic_threshold", cl->healthy_panic_threshold,
+                            &out->healthy_panic_threshold) != 0)
+            return -1;
+        out->healthy_panic_threshold_set = true;
+    }
+    cv_pop(c, mark);
     return 0;
 }
 
@@ -601,7 +693,8 @@ static int convert_cluster(cv_t *c, const Cluster *pb, const rm_xds_convert_opts
     }
     if (pb->per_connection_buffer_limit_bytes != NULL)
         out->per_connection_buffer_limit_bytes = pb->per_connection_buffer_limit_bytes->value;
-    if (convert_lb_policy(c, (int)pb->lb_policy, &out->lb_policy) != 0)
+    if (convert_lb_policy(c, (int)pb->lb_policy, &out->lb_policy) != 0 ||
+        convert_lb_settings(c, pb, out) != 0)
         return -1;
     if (pb->dns_refresh_rate != NULL) {
         const Duration *d = pb->dns_refresh_rate;

@@ -2,14 +2,22 @@
  * config structs of config/config.h, with validation. Pure functions: no I/O, no global state,
  * thread-safe.
  *
- * Everything Remora does not support is rejected, never ignored: fields unknown to the trimmed
- * protos (kept by protobuf-c in base.unknown_fields, named by field number), known fields that are
- * not supported yet ("health_checks: not supported yet"), and invalid values. The error is one line
- * that names the resource and the field:
+ * Supported Cluster fields: name, type (STATIC, STRICT_DNS, EDS), eds_cluster_config,
+ * connect_timeout, lb_policy (ROUND_ROBIN, LEAST_REQUEST, RANDOM), least_request_lb_config,
+ * round_robin_lb_config, common_lb_config.healthy_panic_threshold, per_connection_buffer_limit_bytes,
+ * dns_refresh_rate, dns_lookup_family, load_assignment; the same rules and defaults as the bootstrap.
+ *
+ * Everything else is rejected, never ignored: fields unknown to the trimmed protos (kept by
+ * protobuf-c in base.unknown_fields, named by field number), known fields that are not supported
+ * yet ("health_checks: not supported yet"), and invalid values. The error is one line that names
+ * the resource and the field, e.g.
+ *
  *   cluster 'web': connect_timeout: must be > 0
  *   cluster 'web': lb_policy: MAGLEV is not supported (supported: ROUND_ROBIN, LEAST_REQUEST, RANDOM)
- *   cluster_load_assignment 'web': endpoints[1].lb_endpoints[0].endpoint.address.socket_address.port_value:
- * must be 1..65535 Resource names in messages are escaped (non-printable bytes as \xNN) and truncated, so a
+ *   cluster_load_assignment 'web': endpoints[1].lb_endpoints[0].endpoint.address.socket_address.
+ *       port_value: must be 1..65535 (an upstream endpoint needs a port), got 0
+ *
+ * Resource names in messages are escaped (non-printable bytes as \xNN) and truncated, so that a
  * message is always one printable line.
  *
  * Protobuf types appear only here and in the other src/xds/ headers (see ARCHITECTURE.md). */

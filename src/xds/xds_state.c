@@ -464,6 +464,17 @@ int rm_xds_state_on_response(rm_xds_state_t *s, const uint8_t *data, size_t len,
     if (!s->carries[t] || (t == RM_XDS_EDS && s->eds.n == 0)) {
         out->verdict = RM_XDS_IGNORED;
         set_error(out, "%s is not subscribed on this stream", rm_xds_type_url(t));
+        if (s->carries[t]) {
+            /* Nothing is watched (e.g. the last EDS cluster just went away and the server answered
+             * the withdrawal). Keep its nonce, so the next request of this type is not taken as
+             * stale, and take the version of an empty answer, as Envoy does; no request is sent. */
+            free(s->nonce[t]);
+            s->nonce[t] = rm_strdup(resp->nonce);
+            if (resp->n_resources == 0) {
+                free(s->version[t]);
+                s->version[t] = rm_strdup(resp->version_info);
+            }
+        }
         envoy__service__discovery__v3__discovery_response__free_unpacked(resp, NULL);
         return 0;
     }

@@ -9,8 +9,10 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +35,10 @@ extern char **environ;
 static harness_proc_t *g_procs[MAX_PROCS];
 static size_t g_num_procs;
 static harness_remora_t *g_remoras[MAX_REMORAS];
+#define MAX_CPS 16
+static harness_cp_t *g_cps[MAX_CPS];
+static size_t g_num_cps;
+static unsigned g_cp_serial;
 static size_t g_num_remoras;
 static unsigned g_remora_serial;
 static char g_tmpdir[256];
@@ -349,8 +355,11 @@ int harness_proc_terminate(harness_proc_t *p, int sig, int timeout_ms, int *stat
     return -1;
 }
 
+static void stop_all_loads(void);
+
 void harness_kill_all(void)
 {
+    stop_all_loads();
     for (size_t i = 0; i < g_num_procs; i++) {
         harness_proc_t *p = g_procs[i];
         if (p->pid != 0) {
@@ -363,6 +372,9 @@ void harness_kill_all(void)
     for (size_t i = 0; i < g_num_remoras; i++)
         free(g_remoras[i]);
     g_num_remoras = 0;
+    for (size_t i = 0; i < g_num_cps; i++)
+        free(g_cps[i]);
+    g_num_cps = 0;
 }
 
 void harness_dump_stderr(const harness_proc_t *p, size_t max_bytes)
@@ -390,6 +402,11 @@ void harness_on_failure(void)
                     WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st), WCOREDUMP(st) ? " (core dumped)" : "");
         }
         harness_dump_stderr(p, 3000);
+    }
+    for (size_t i = 0; i < g_num_cps; i++) {
+        harness_proc_t *p = g_cps[i]->proc;
+        if (p != NULL && harness_proc_alive(p))
+            harness_dump_stderr(p, 1500);
     }
     fprintf(stderr, "(temp dir %s; set REMORA_KEEP_TMP=1 to keep it)\n", g_tmpdir);
 }
@@ -1274,7 +1291,19 @@ static int parse_listeners(harness_remora_t *r, const char *body)
     return r->num_listeners > 0 ? 0 : -1;
 }
 
-harness_remora_t *harness_start_remora(const char *yaml, const char *const *extra_args)
+static bool remora_exited(harness_remora_t *r, const char *waiting_for)
+{
+    if (harness_proc_alive(r->proc))
+        return false;
+    int st = r->proc->exit_status;
+    fprintf(stderr, "harness: remora exited (%s %d) while waiting for %s\n",
+            WIFEXITED(st) ? "status" : "signal", WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st), waiting_for);
+    harness_dump_stderr(r->proc, 4000);
+    return true;
+}
+
+/* Spawns remora and waits until deadline for its admin address file. */
+static harness_remora_t *spawn_remora(const char *yaml, const char *const *extra_args, int64_t deadline)
 {
     install_atexit();
     if (g_num_remoras >= MAX_REMORAS) {
@@ -1313,39 +1342,45 @@ harness_remora_t *harness_start_remora(const char *yaml, const char *const *extr
     }
     g_remoras[g_num_remoras++] = r; /* owned by the harness from here on */
 
-    /* admin address file, then /ready == 200; re-read the file each round in case it was caught
-     * half-written */
-    int64_t deadline = harness_now_ms() + 10000;
-    const char *waiting_for = "the admin address file";
-    long last_status = 0;
+    /* re-read the file each round in case it was caught half-written */
     for (;;) {
-        if (!harness_proc_alive(r->proc)) {
-            int st = r->proc->exit_status;
-            fprintf(stderr, "harness: remora exited (%s %d) while waiting for %s\n",
-                    WIFEXITED(st) ? "status" : "signal", WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st),
-                    waiting_for);
-            harness_dump_stderr(r->proc, 4000);
+        if (remora_exited(r, "the admin address file"))
             return NULL;
-        }
         if (read_admin_address(r->admin_path, r->admin, sizeof(r->admin)) == 0) {
-            waiting_for = "/ready to answer 200";
             snprintf(r->admin_url, sizeof(r->admin_url), "http://%s", r->admin);
-            harness_resp_t resp;
-            char *url = harness_fmt("%s/ready", r->admin_url);
-            harness_req_t req = {.url = url, .timeout_ms = 1000};
-            int rc = harness_http(&req, &resp);
-            last_status = resp.status;
-            harness_resp_free(&resp);
-            free(url);
-            if (rc == 0 && last_status == 200)
-                break;
+            return r;
         }
         if (harness_now_ms() >= deadline) {
-            fprintf(stderr,
-                    "harness: remora not ready within 10 s: waiting for %s (last /ready status %ld)\n",
-                    waiting_for, last_status);
+            fprintf(stderr, "harness: remora did not write its admin address to %s in time\n", r->admin_path);
             harness_dump_stderr(r->proc, 4000);
             return NULL;
+        }
+        nap_ms(POLL_INTERVAL_MS);
+    }
+}
+
+static int wait_ready(harness_remora_t *r, int64_t deadline, int timeout_ms)
+{
+    long last_status = 0;
+    char last_body[64] = "";
+    for (;;) {
+        if (remora_exited(r, "/ready to answer 200"))
+            return -1;
+        harness_resp_t resp;
+        char *url = harness_fmt("%s/ready", r->admin_url);
+        harness_req_t req = {.url = url, .timeout_ms = 1000};
+        int rc = harness_http(&req, &resp);
+        last_status = resp.status;
+        snprintf(last_body, sizeof(last_body), "%.*s", (int)strcspn(resp.body, "\r\n"), resp.body);
+        harness_resp_free(&resp);
+        free(url);
+        if (rc == 0 && last_status == 200)
+            break;
+        if (harness_now_ms() >= deadline) {
+            fprintf(stderr, "harness: remora not ready within %d ms (last /ready answer: %ld \"%s\")\n",
+                    timeout_ms, last_status, last_body);
+            harness_dump_stderr(r->proc, 4000);
+            return -1;
         }
         nap_ms(POLL_INTERVAL_MS);
     }
@@ -1357,10 +1392,29 @@ harness_remora_t *harness_start_remora(const char *yaml, const char *const *extr
                 r->admin_url, resp.status, resp.body != NULL ? resp.body : "");
         harness_resp_free(&resp);
         harness_dump_stderr(r->proc, 4000);
-        return NULL;
+        return -1;
     }
     harness_resp_free(&resp);
+    return 0;
+}
+
+harness_remora_t *harness_start_remora(const char *yaml, const char *const *extra_args)
+{
+    int64_t deadline = harness_now_ms() + 10000;
+    harness_remora_t *r = spawn_remora(yaml, extra_args, deadline);
+    if (r == NULL || wait_ready(r, deadline, 10000) != 0)
+        return NULL;
     return r;
+}
+
+harness_remora_t *harness_spawn_remora(const char *yaml, const char *const *extra_args)
+{
+    return spawn_remora(yaml, extra_args, harness_now_ms() + 10000);
+}
+
+int harness_remora_wait_ready(harness_remora_t *r, int timeout_ms)
+{
+    return wait_ready(r, harness_now_ms() + timeout_ms, timeout_ms);
 }
 
 int harness_listener_port(const harness_remora_t *r, const char *name)
@@ -1453,4 +1507,552 @@ int harness_wait_stat(const char *admin, const char *name, harness_cmp_t cmp, ui
         }
         nap_ms(POLL_INTERVAL_MS);
     }
+}
+
+int harness_free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = 0};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(sa);
+    int port = -1;
+    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+        getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
+        port = ntohs(sa.sin_port);
+    close(fd);
+    if (port < 0)
+        fprintf(stderr, "harness: cannot find a free port: %s\n", strerror(errno));
+    return port;
+}
+
+int harness_wait_admin_body(const char *admin, const char *path, const char *needle, bool present,
+                            int timeout_ms)
+{
+    char *url = harness_fmt("http://%s%s", admin, path);
+    int64_t deadline = harness_now_ms() + timeout_ms;
+    int rc = -1;
+    for (;;) {
+        harness_req_t req = {.url = url, .timeout_ms = 5000};
+        harness_resp_t resp;
+        bool ok = harness_http(&req, &resp) == 0 && resp.status == 200 &&
+                  (strstr(resp.body, needle) != NULL) == present;
+        if (ok) {
+            harness_resp_free(&resp);
+            rc = 0;
+            break;
+        }
+        if (harness_now_ms() >= deadline) {
+            fprintf(stderr, "harness: %s %s \"%s\" within %d ms; last answer %ld: %.2000s\n", url,
+                    present ? "did not come to contain" : "still contains", needle, timeout_ms, resp.status,
+                    resp.body != NULL ? resp.body : resp.error);
+            harness_resp_free(&resp);
+            break;
+        }
+        harness_resp_free(&resp);
+        nap_ms(POLL_INTERVAL_MS);
+    }
+    free(url);
+    return rc;
+}
+
+/* ---- dynamic configuration: remora-cp and remora-cpctl ---- */
+
+char *harness_yaml_ads(const char *node_id, const char *cds_extra)
+{
+    return harness_fmt("node: {id: %s, cluster: it}\n"
+                       "dynamic_resources:\n"
+                       "  ads_config: {api_type: GRPC, transport_api_version: V3,\n"
+                       "               grpc_services: [{envoy_grpc: {cluster_name: xds_cluster}}]}\n"
+                       "  cds_config: {ads: {}, resource_api_version: V3%s%s}\n",
+                       node_id, cds_extra != NULL ? ", " : "", cds_extra != NULL ? cds_extra : "");
+}
+
+harness_cp_t *harness_start_cp(const char *snapshot_yaml, int port)
+{
+    install_atexit();
+    if (g_num_cps >= MAX_CPS) {
+        fprintf(stderr, "harness: too many control planes\n");
+        return NULL;
+    }
+    harness_cp_t *cp = calloc(1, sizeof(*cp));
+    if (cp == NULL)
+        abort();
+    unsigned serial = ++g_cp_serial;
+    snprintf(cp->snapshot_path, sizeof(cp->snapshot_path), "%s/cp-%u.yaml", harness_tmpdir(), serial);
+    snprintf(cp->port_file, sizeof(cp->port_file), "%s/cp-%u.port", harness_tmpdir(), serial);
+    unlink(cp->port_file);
+    if (harness_write_file(cp->snapshot_path, snapshot_yaml, (size_t)-1) != 0) {
+        free(cp);
+        return NULL;
+    }
+    char *bin = harness_bin("remora-cp");
+    char listen[64];
+    snprintf(listen, sizeof(listen), "127.0.0.1:%d", port > 0 ? port : 0);
+    char *argv[] = {bin,           "--listen",    listen, "--snapshot", cp->snapshot_path,
+                    "--port-file", cp->port_file, NULL};
+    char pname[32];
+    snprintf(pname, sizeof(pname), "cp-%u", serial);
+    cp->proc = harness_spawn(pname, argv, NULL);
+    free(bin);
+    if (cp->proc == NULL) {
+        free(cp);
+        return NULL;
+    }
+    g_cps[g_num_cps++] = cp; /* owned by the harness from here on */
+    int64_t deadline = harness_now_ms() + 10000;
+    for (;;) {
+        char *s = harness_read_file(cp->port_file, NULL);
+        if (s != NULL) {
+            cp->port = atoi(s);
+            free(s);
+            if (cp->port > 0 && (port <= 0 || cp->port == port))
+                break;
+            fprintf(stderr, "harness: %s wrote port %d to %s, expected %d\n", pname, cp->port, cp->port_file,
+                    port);
+            harness_dump_stderr(cp->proc, 2000);
+            return NULL;
+        }
+        if (!harness_proc_alive(cp->proc) || harness_now_ms() >= deadline) {
+            fprintf(stderr, "harness: remora-cp on %s did not write %s (%s)\n", listen, cp->port_file,
+                    harness_proc_alive(cp->proc) ? "timeout" : "it exited");
+            harness_dump_stderr(cp->proc, 2000);
+            return NULL;
+        }
+        nap_ms(POLL_INTERVAL_MS);
+    }
+    snprintf(cp->address, sizeof(cp->address), "127.0.0.1:%d", cp->port);
+    return cp;
+}
+
+void harness_cmd_free(harness_cmd_t *cmd)
+{
+    free(cmd->out);
+    free(cmd->err);
+    cmd->out = NULL;
+    cmd->err = NULL;
+}
+
+/* Runs argv (argv[0] a path) with stdout and stderr captured; see harness_cpctl. */
+static int run_captured(char *const argv[], int timeout_ms, harness_cmd_t *cmd)
+{
+    memset(cmd, 0, sizeof(*cmd));
+    cmd->exit_code = -1;
+    size_t cap[2] = {0, 0}, len[2] = {0, 0};
+    char *buf[2] = {NULL, NULL};
+    append(&buf[0], &len[0], &cap[0], "", 0);
+    append(&buf[1], &len[1], &cap[1], "", 0);
+    cmd->out = buf[0];
+    cmd->err = buf[1];
+    int po[2], pe[2];
+    if (pipe2(po, O_CLOEXEC) != 0)
+        return -1;
+    if (pipe2(pe, O_CLOEXEC) != 0) {
+        close(po[0]);
+        close(po[1]);
+        return -1;
+    }
+    pid_t parent = getpid();
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid < 0) {
+        fprintf(stderr, "harness: fork: %s\n", strerror(errno));
+        close(po[0]);
+        close(po[1]);
+        close(pe[0]);
+        close(pe[1]);
+        return -1;
+    }
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(127);
+        signal(SIGPIPE, SIG_DFL);
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        int in = open("/dev/null", O_RDONLY);
+        if (in < 0 || dup2(in, 0) < 0 || dup2(po[1], 1) < 0 || dup2(pe[1], 2) < 0)
+            _exit(126);
+        execve(argv[0], argv, environ);
+        static const char msg[] = "harness: execve failed\n";
+        ssize_t w = write(2, msg, sizeof(msg) - 1);
+        (void)w;
+        _exit(127);
+    }
+    close(po[1]);
+    close(pe[1]);
+    struct pollfd pfd[2] = {{.fd = po[0], .events = POLLIN}, {.fd = pe[0], .events = POLLIN}};
+    int open_fds = 2;
+    int64_t deadline = harness_now_ms() + timeout_ms;
+    bool timed_out = false;
+    while (open_fds > 0) {
+        int left = (int)(deadline - harness_now_ms());
+        if (left <= 0) {
+            timed_out = true;
+            break;
+        }
+        int n = poll(pfd, 2, left);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            break;
+        for (int i = 0; i < 2; i++) {
+            if (pfd[i].fd < 0 || pfd[i].revents == 0)
+                continue;
+            char chunk[4096];
+            ssize_t r = read(pfd[i].fd, chunk, sizeof(chunk));
+            if (r > 0) {
+                append(&buf[i], &len[i], &cap[i], chunk, (size_t)r);
+            } else if (r == 0 || errno != EINTR) {
+                close(pfd[i].fd);
+                pfd[i].fd = -1;
+                open_fds--;
+            }
+        }
+    }
+    for (int i = 0; i < 2; i++)
+        if (pfd[i].fd >= 0)
+            close(pfd[i].fd);
+    cmd->out = buf[0];
+    cmd->err = buf[1];
+    if (timed_out) {
+        fprintf(stderr, "harness: %s did not finish within %d ms; killing it\n", argv[0], timeout_ms);
+        kill(pid, SIGKILL);
+    }
+    int st = 0;
+    pid_t r;
+    do {
+        r = waitpid(pid, &st, 0);
+    } while (r < 0 && errno == EINTR);
+    if (r == pid && WIFEXITED(st) && !timed_out)
+        cmd->exit_code = WEXITSTATUS(st);
+    return cmd->exit_code;
+}
+
+#define MAX_CMD_ARGS 48
+
+static int cpctl_v(const char *server, int timeout_ms, harness_cmd_t *cmd, va_list ap)
+{
+    char *bin = harness_bin("remora-cpctl");
+    char *argv[MAX_CMD_ARGS + 4];
+    size_t n = 0;
+    argv[n++] = bin;
+    argv[n++] = "--server";
+    argv[n++] = (char *)server;
+    const char *a;
+    while ((a = va_arg(ap, const char *)) != NULL) {
+        if (n >= MAX_CMD_ARGS) {
+            fprintf(stderr, "harness: too many remora-cpctl arguments\n");
+            free(bin);
+            memset(cmd, 0, sizeof(*cmd));
+            cmd->exit_code = -1;
+            return -1;
+        }
+        argv[n++] = (char *)a;
+    }
+    argv[n] = NULL;
+    int rc = run_captured(argv, timeout_ms, cmd);
+    free(bin);
+    return rc;
+}
+
+int harness_cpctl(const char *server, int timeout_ms, harness_cmd_t *cmd, ...)
+{
+    va_list ap;
+    va_start(ap, cmd);
+    int rc = cpctl_v(server, timeout_ms, cmd, ap);
+    va_end(ap);
+    return rc;
+}
+
+long harness_cp_mutate(const char *server, ...)
+{
+    harness_cmd_t cmd;
+    va_list ap;
+    va_start(ap, server);
+    int rc = cpctl_v(server, 15000, &cmd, ap);
+    va_end(ap);
+    long version = -1;
+    if (rc == 0 && strncmp(cmd.out, "version ", 8) == 0) {
+        char *end;
+        version = strtol(cmd.out + 8, &end, 10);
+        if (end == cmd.out + 8 || version <= 0)
+            version = -1;
+    }
+    if (version < 0)
+        fprintf(stderr, "harness: remora-cpctl mutation failed (exit %d): stdout \"%s\" stderr \"%s\"\n", rc,
+                cmd.out, cmd.err);
+    harness_cmd_free(&cmd);
+    return version;
+}
+
+int harness_cp_wait_ack(const char *server, const char *node, long version, int timeout_ms)
+{
+    char v[32], t[32];
+    snprintf(v, sizeof(v), "%ld", version);
+    snprintf(t, sizeof(t), "%dms", timeout_ms);
+    harness_cmd_t cmd;
+    int rc = harness_cpctl(server, timeout_ms + 10000, &cmd, "wait-ack", "--node", node, "--version", v,
+                           "--timeout", t, (char *)NULL);
+    if (rc != 0)
+        fprintf(stderr, "harness: node %s did not ACK version %ld (remora-cpctl exit %d): %s%s\n", node,
+                version, rc, cmd.out, cmd.err);
+    harness_cmd_free(&cmd);
+    return rc == 0 ? 0 : -1;
+}
+
+/* ---- background HTTP load ---- */
+
+#define MAX_LOADS 8
+
+typedef struct load_thread load_thread_t;
+
+struct harness_load {
+    char *url;
+    char *host_header; /* "Host: ..." or NULL */
+    int connections;
+    int rate_per_s;
+    uint64_t max_requests;
+    int max_duration_ms;
+    int timeout_ms;
+    int64_t start_ms;
+    atomic_bool stop;
+    pthread_mutex_t mu;
+    pthread_cond_t cv; /* signalled on every completion and when a thread ends */
+    uint64_t claimed;  /* requests started (for max_requests) */
+    int live_threads;
+    harness_load_stats_t st;
+    load_thread_t *threads;
+};
+
+struct load_thread {
+    harness_load_t *load;
+    harness_client_t *client;
+    pthread_t tid;
+    bool started;
+};
+
+static harness_load_t *g_loads[MAX_LOADS];
+
+static void load_record(harness_load_t *l, int rc, const harness_resp_t *resp)
+{
+    char *id = rc == 0 ? harness_resp_header(resp, "x-upstream-id") : NULL;
+    int64_t at = harness_now_ms() - l->start_ms;
+    pthread_mutex_lock(&l->mu);
+    harness_load_stats_t *s = &l->st;
+    s->completed++;
+    char what[384] = "";
+    if (rc != 0) {
+        s->transport_errors++;
+        snprintf(what, sizeof(what), "at %lld ms: no response (%s; status %ld)", (long long)at, resp->error,
+                 resp->status);
+    } else if (resp->status >= 200 && resp->status < 300) {
+        s->ok++;
+        s->last_ok_at_ms = (uint64_t)at;
+    } else {
+        s->bad_status++;
+        snprintf(what, sizeof(what), "at %lld ms: status %ld from %s, body \"%.120s\"", (long long)at,
+                 resp->status, id != NULL ? id : "(no x-upstream-id)", resp->body);
+    }
+    if (what[0] != '\0') {
+        if (s->first_failure[0] == '\0')
+            snprintf(s->first_failure, sizeof(s->first_failure), "%s", what);
+        snprintf(s->last_failure, sizeof(s->last_failure), "%s", what);
+    }
+    if (rc == 0 && id == NULL) {
+        s->no_id++;
+    } else if (id != NULL) {
+        size_t i;
+        for (i = 0; i < s->num_ids; i++)
+            if (strcmp(s->ids[i].id, id) == 0)
+                break;
+        if (i == s->num_ids && s->num_ids < HARNESS_LOAD_MAX_IDS) {
+            snprintf(s->ids[i].id, sizeof(s->ids[i].id), "%s", id);
+            s->num_ids++;
+        }
+        if (i < s->num_ids)
+            s->ids[i].count++;
+    }
+    pthread_cond_broadcast(&l->cv);
+    pthread_mutex_unlock(&l->mu);
+    free(id);
+}
+
+static void *load_main(void *arg)
+{
+    load_thread_t *t = arg;
+    harness_load_t *l = t->load;
+    const char *headers[] = {l->host_header, NULL};
+    int64_t interval_ns = l->rate_per_s > 0 ? 1000000000LL / l->rate_per_s : 0;
+    struct timespec next;
+    clock_gettime(CLOCK_MONOTONIC, &next);
+    for (;;) {
+        if (atomic_load(&l->stop) || harness_now_ms() - l->start_ms >= l->max_duration_ms)
+            break;
+        pthread_mutex_lock(&l->mu);
+        bool go = l->claimed < l->max_requests;
+        if (go)
+            l->claimed++;
+        pthread_mutex_unlock(&l->mu);
+        if (!go)
+            break;
+        harness_req_t req = {
+            .url = l->url, .headers = l->host_header != NULL ? headers : NULL, .timeout_ms = l->timeout_ms};
+        harness_resp_t resp;
+        int rc = harness_client_do(t->client, &req, &resp);
+        load_record(l, rc, &resp);
+        harness_resp_free(&resp);
+        if (interval_ns > 0) {
+            /* pacing (the rate), not synchronisation: the schedule never waits on the system under test */
+            next.tv_nsec += interval_ns;
+            while (next.tv_nsec >= 1000000000L) {
+                next.tv_nsec -= 1000000000L;
+                next.tv_sec++;
+            }
+            struct timespec now;
+            clock_gettime(CLOCK_MONOTONIC, &now);
+            if (now.tv_sec > next.tv_sec || (now.tv_sec == next.tv_sec && now.tv_nsec > next.tv_nsec))
+                next = now; /* behind schedule: no burst to catch up */
+            else
+                while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, NULL) == EINTR) {
+                }
+        }
+    }
+    pthread_mutex_lock(&l->mu);
+    if (--l->live_threads == 0)
+        l->st.running = false;
+    pthread_cond_broadcast(&l->cv);
+    pthread_mutex_unlock(&l->mu);
+    return NULL;
+}
+
+harness_load_t *harness_load_start(const harness_load_spec_t *spec)
+{
+    install_atexit();
+    size_t slot = 0;
+    while (slot < MAX_LOADS && g_loads[slot] != NULL)
+        slot++;
+    if (spec->url == NULL || slot == MAX_LOADS) {
+        fprintf(stderr, "harness: %s\n", spec->url == NULL ? "load without a url" : "too many loads");
+        return NULL;
+    }
+    harness_load_t *l = calloc(1, sizeof(*l));
+    if (l == NULL)
+        abort();
+    l->url = harness_fmt("%s", spec->url);
+    l->host_header = spec->host != NULL ? harness_fmt("Host: %s", spec->host) : NULL;
+    l->connections = spec->connections > 0 ? spec->connections : 1;
+    l->rate_per_s = spec->rate_per_s > 0 ? spec->rate_per_s : 0;
+    l->max_requests = spec->max_requests > 0 ? spec->max_requests : 100000;
+    l->max_duration_ms = spec->max_duration_ms > 0 ? spec->max_duration_ms : 60000;
+    l->timeout_ms = spec->timeout_ms > 0 ? spec->timeout_ms : 10000;
+    atomic_init(&l->stop, false);
+    pthread_mutex_init(&l->mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&l->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    l->threads = calloc((size_t)l->connections, sizeof(*l->threads));
+    if (l->threads == NULL)
+        abort();
+    l->start_ms = harness_now_ms();
+    l->st.running = true;
+    g_loads[slot] = l;
+    for (int i = 0; i < l->connections; i++) {
+        load_thread_t *t = &l->threads[i];
+        t->load = l;
+        t->client = harness_client_new(); /* here: curl's global init is not thread-safe */
+        pthread_mutex_lock(&l->mu);
+        l->live_threads++;
+        pthread_mutex_unlock(&l->mu);
+        if (pthread_create(&t->tid, NULL, load_main, t) != 0) {
+            fprintf(stderr, "harness: pthread_create failed\n");
+            pthread_mutex_lock(&l->mu);
+            if (--l->live_threads == 0)
+                l->st.running = false;
+            pthread_mutex_unlock(&l->mu);
+            harness_load_stop(l, NULL);
+            return NULL;
+        }
+        t->started = true;
+    }
+    return l;
+}
+
+void harness_load_snapshot(harness_load_t *l, harness_load_stats_t *out)
+{
+    pthread_mutex_lock(&l->mu);
+    *out = l->st;
+    pthread_mutex_unlock(&l->mu);
+    out->elapsed_ms = harness_now_ms() - l->start_ms;
+}
+
+int harness_load_wait(harness_load_t *l, uint64_t completed, int timeout_ms)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_sec += timeout_ms / 1000;
+    until.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_nsec -= 1000000000L;
+        until.tv_sec++;
+    }
+    pthread_mutex_lock(&l->mu);
+    int rc = 0;
+    while (l->st.completed < completed) {
+        if (!l->st.running || rc == ETIMEDOUT)
+            break;
+        rc = pthread_cond_timedwait(&l->cv, &l->mu, &until);
+    }
+    uint64_t have = l->st.completed;
+    bool running = l->st.running;
+    pthread_mutex_unlock(&l->mu);
+    if (have >= completed)
+        return 0;
+    fprintf(stderr, "harness: load on %s: %llu requests completed, waited for %llu (%s)\n", l->url,
+            (unsigned long long)have, (unsigned long long)completed,
+            running ? "timeout" : "the load ended: a bound was reached");
+    return -1;
+}
+
+void harness_load_stop(harness_load_t *l, harness_load_stats_t *final)
+{
+    if (l == NULL)
+        return;
+    atomic_store(&l->stop, true);
+    for (int i = 0; i < l->connections; i++) {
+        if (l->threads[i].started)
+            pthread_join(l->threads[i].tid, NULL);
+        harness_client_free(l->threads[i].client);
+    }
+    if (final != NULL)
+        harness_load_snapshot(l, final);
+    for (size_t i = 0; i < MAX_LOADS; i++)
+        if (g_loads[i] == l)
+            g_loads[i] = NULL;
+    pthread_cond_destroy(&l->cv);
+    pthread_mutex_destroy(&l->mu);
+    free(l->threads);
+    free(l->url);
+    free(l->host_header);
+    free(l);
+}
+
+static void stop_all_loads(void)
+{
+    for (size_t i = 0; i < MAX_LOADS; i++)
+        if (g_loads[i] != NULL)
+            harness_load_stop(g_loads[i], NULL);
+}
+
+uint64_t harness_load_id_count(const harness_load_stats_t *s, const char *id)
+{
+    for (size_t i = 0; i < s->num_ids; i++)
+        if (strcmp(s->ids[i].id, id) == 0)
+            return s->ids[i].count;
+    return 0;
 }

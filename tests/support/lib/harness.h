@@ -10,7 +10,8 @@
  * - Every spawned process is registered; harness_kill_all() (call it from teardown) and an atexit
  *   hook kill and reap whatever is left. Children also get PR_SET_PDEATHSIG(SIGKILL).
  * - Strings returned as `char *` are malloc'd and owned by the caller unless said otherwise.
- * - Single-threaded use only. */
+ * - Single-threaded use only; the exception is the background load (harness_load_*), whose threads
+ *   use only the HTTP client. */
 #ifndef REMORA_TEST_HARNESS_H
 #define REMORA_TEST_HARNESS_H
 
@@ -78,13 +79,15 @@ int harness_proc_wait(harness_proc_t *p, int timeout_ms, int *status);
  * Returns 0 if it exited within the deadline (status set), -1 if it had to be killed. */
 int harness_proc_terminate(harness_proc_t *p, int sig, int timeout_ms, int *status);
 
-/* Kills (SIGKILL) and reaps every process still running. Safe to call repeatedly. */
+/* Stops every background load still running (harness_load_start), then kills (SIGKILL) and reaps every
+ * process still running. Safe to call repeatedly. */
 void harness_kill_all(void);
 
 /* Prints the last max_bytes of a process's stderr to our stderr (for failure diagnostics). */
 void harness_dump_stderr(const harness_proc_t *p, size_t max_bytes);
 
-/* Prints the stderr tails of all running remora processes (called by IT_ASSERT on failure). */
+/* Prints the stderr tails of all remora processes and running control planes (called by IT_ASSERT on
+ * failure). */
 void harness_on_failure(void);
 
 /* VmRSS / VmHWM in kB from /proc/<pid>/status (either pointer may be NULL). */
@@ -307,5 +310,126 @@ typedef enum {
 /* Polls /stats until the stat `name` compares to value (a missing stat never satisfies the
  * predicate). 0 on success, -1 on timeout (prints the last value seen). */
 int harness_wait_stat(const char *admin, const char *name, harness_cmp_t cmp, uint64_t value, int timeout_ms);
+
+/* Starts remora like harness_start_remora, but returns as soon as the admin address is known: remora
+ * may still be PRE_INITIALIZING (its listeners are then unknown: num_listeners is 0). NULL on failure.
+ * The handle is owned by the harness. */
+harness_remora_t *harness_spawn_remora(const char *yaml, const char *const *extra_args);
+
+/* Polls /ready until it answers 200, then reads /listeners into r. 0, or -1 on timeout (or if remora
+ * exited), with the last /ready answer and remora's stderr tail printed. */
+int harness_remora_wait_ready(harness_remora_t *r, int timeout_ms);
+
+/* A loopback TCP port that was free a moment ago (bound to 127.0.0.1:0, then closed), for a server
+ * that must be started after its clients are configured. -1 on failure. Another process could take
+ * the port in between; the server's start then fails with "address in use". */
+int harness_free_port(void);
+
+/* Polls GET http://<admin><path> until its body contains needle (present) or no longer contains it
+ * (!present). 0, or -1 on timeout (after printing the last status and body, truncated). */
+int harness_wait_admin_body(const char *admin, const char *path, const char *needle, bool present,
+                            int timeout_ms);
+
+/* ---- dynamic configuration: remora-cp and remora-cpctl ---- */
+
+/* Top-level bootstrap YAML for a node that gets its clusters over ADS: `node: {id: node_id, cluster:
+ * it}` and dynamic_resources with ads_config on the static cluster "xds_cluster" and cds_config
+ * ads. cds_extra: more cds_config fields in flow style ("initial_fetch_timeout: 30s"), may be NULL.
+ * Prepend it to a harness_yaml_bootstrap() whose clusters include
+ * harness_yaml_cluster("xds_cluster", &cp_port, 1, NULL). */
+char *harness_yaml_ads(const char *node_id, const char *cds_extra);
+
+typedef struct {
+    harness_proc_t *proc;
+    int port;
+    char address[64];        /* "127.0.0.1:PORT", for remora-cpctl --server */
+    char snapshot_path[512]; /* the snapshot file it serves (remora-cp reloads it when it changes) */
+    char port_file[512];
+} harness_cp_t;
+
+/* Writes snapshot_yaml to <tmpdir>/cp-<n>.yaml and runs `remora-cp --listen 127.0.0.1:port --snapshot
+ * FILE --port-file F` (port 0: any free port); waits (10 s) for the port file. NULL on failure (with
+ * remora-cp's stderr tail printed). The handle is owned by the harness; the process is killed by
+ * harness_kill_all. To restart a control plane on the same port, stop it and pass its port. */
+harness_cp_t *harness_start_cp(const char *snapshot_yaml, int port);
+
+/* One finished command. out and err are NUL-terminated, malloc'd. */
+typedef struct {
+    int exit_code; /* 0..255; -1 when it did not exit normally (signal, timeout, could not run) */
+    char *out;
+    char *err;
+} harness_cmd_t;
+
+void harness_cmd_free(harness_cmd_t *cmd);
+
+/* Runs `$REMORA_BIN_DIR/remora-cpctl --server SERVER ARGS...` (the variadic strings, NULL-terminated)
+ * and captures its stdout and stderr into *cmd. Kills it if it has not exited within timeout_ms.
+ * Returns cmd->exit_code. Safe while load threads run (the child only calls async-signal-safe
+ * functions before exec). */
+int harness_cpctl(const char *server, int timeout_ms, harness_cmd_t *cmd, ...) __attribute__((sentinel));
+
+/* Runs a cpctl mutation (add-endpoint, set-weight, upsert-cluster, ...: ARGS... NULL-terminated) and
+ * returns the snapshot version it printed ("version N"), or -1 (after printing cpctl's output) when
+ * the command failed. */
+long harness_cp_mutate(const char *server, ...) __attribute__((sentinel));
+
+/* `remora-cpctl wait-ack --node NODE --version V --timeout T`: 0 once the node has ACKed >= V for every
+ * type it subscribed to; -1 (after printing cpctl's answer, which carries a NACK message or how far the
+ * node got) otherwise. */
+int harness_cp_wait_ack(const char *server, const char *node, long version, int timeout_ms);
+
+/* ---- background HTTP load ---- */
+
+/* Threads that send GETs back-to-back (or paced) over keep-alive connections and count the outcome.
+ * Every load is bounded by a request count AND a duration so that it cannot run away under slow
+ * sanitizer builds. Start, snapshot, wait and stop from one (the test's) thread. */
+typedef struct {
+    const char *url;       /* required, copied */
+    const char *host;      /* Host header value (routes by virtual host), copied; NULL: from the URL */
+    int connections;       /* threads, one keep-alive connection each; default 1 */
+    int rate_per_s;        /* per connection; 0: back-to-back */
+    uint64_t max_requests; /* over all connections; default 100000 */
+    int max_duration_ms;   /* default 60000 */
+    int timeout_ms;        /* per request; default 10000 */
+} harness_load_spec_t;
+
+#define HARNESS_LOAD_MAX_IDS 16
+
+typedef struct {
+    uint64_t completed;        /* requests finished: responses + transport errors */
+    uint64_t ok;               /* 2xx responses */
+    uint64_t bad_status;       /* responses with another status */
+    uint64_t transport_errors; /* no response (reset, timeout, connect failure, ...) */
+    uint64_t no_id;            /* responses without x-upstream-id */
+    size_t num_ids;
+    struct {
+        char id[64];
+        uint64_t count;
+    } ids[HARNESS_LOAD_MAX_IDS]; /* responses per x-upstream-id */
+    char first_failure[384];     /* what the first failed request got, "" if none */
+    char last_failure[384];
+    bool running;           /* false once every thread has ended (stopped, or a bound was reached) */
+    int64_t elapsed_ms;     /* since the start */
+    uint64_t last_ok_at_ms; /* elapsed_ms of the last completion of a 2xx response */
+} harness_load_stats_t;
+
+typedef struct harness_load harness_load_t;
+
+/* Starts the threads. NULL on failure. */
+harness_load_t *harness_load_start(const harness_load_spec_t *spec);
+
+/* A consistent copy of the counters. */
+void harness_load_snapshot(harness_load_t *l, harness_load_stats_t *out);
+
+/* Waits until at least `completed` requests have finished. 0, or -1 on timeout or when the load ended
+ * before (a bound was reached). */
+int harness_load_wait(harness_load_t *l, uint64_t completed, int timeout_ms);
+
+/* Stops and joins the threads (each finishes its current request), fills *final (may be NULL) and
+ * frees l. NULL is a no-op. */
+void harness_load_stop(harness_load_t *l, harness_load_stats_t *final);
+
+/* Responses from upstream `id` in s (0 if none). */
+uint64_t harness_load_id_count(const harness_load_stats_t *s, const char *id);
 
 #endif

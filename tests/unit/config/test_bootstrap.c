@@ -317,8 +317,10 @@ static const error_case_t error_cases[] = {
      "static_resources.clusters[0].type: ORIGINAL_DST is not supported yet*"},
     {NULL, CL("type: STATICK"), NULL, NULL,
      "static_resources.clusters[0].type: unknown value \"STATICK\" (expected one of *"},
-    {NULL, CL("lb_policy: LEAST_REQUEST"), NULL, NULL,
-     "static_resources.clusters[0].lb_policy: LEAST_REQUEST is not supported yet (supported: ROUND_ROBIN)"},
+    {NULL, CL("lb_policy: MAGLEV"), NULL, NULL,
+     "static_resources.clusters[0].lb_policy: MAGLEV is not supported yet (supported: ROUND_ROBIN, "
+     "LEAST_REQUEST, "
+     "RANDOM)"},
     {NULL, CL("dns_lookup_family: V5_ONLY"), NULL, NULL,
      "static_resources.clusters[0].dns_lookup_family: unknown value*"},
     {NULL, CL("health_checks: []"), NULL, NULL,
@@ -821,6 +823,85 @@ static void test_load_file(void **state)
     assert_int_equal(rm_bootstrap_load_file(path, &b, NULL, 0), -1);
 }
 
+/* Load balancer settings with Envoy's names: policy, panic threshold, least-request choices and slow
+ * start, into the fields the LB code reads (0 / unset meaning Envoy's defaults). */
+static void test_lb_settings(void **state)
+{
+    char *yaml =
+        build(NULL,
+              "{name: c0, lb_policy: LEAST_REQUEST, common_lb_config: {healthy_panic_threshold: {value: "
+              "25.5}}, least_request_lb_config: {choice_count: 3, slow_start_config: {slow_start_window: "
+              "30s, aggression: {default_value: 1.5, runtime_key: a.b}, min_weight_percent: {value: 20}}}}, "
+              "{name: c1, lb_policy: RANDOM, common_lb_config: {healthy_panic_threshold: {value: 0}}}, "
+              "{name: c2, round_robin_lb_config: {slow_start_config: {slow_start_window: 0.5s}}}",
+              NULL, "{name: v, domains: [a], routes: [{match: {prefix: /}, route: {cluster: c0}}]}");
+    rm_bootstrap_config_t *b = load_ok(yaml);
+    free(yaml);
+    const rm_cluster_config_t *c = &b->clusters[0];
+    assert_int_equal(c->lb_policy, RM_LB_LEAST_REQUEST);
+    assert_true(c->healthy_panic_threshold_set);
+    assert_true(c->healthy_panic_threshold == 25.5);
+    assert_int_equal(c->choice_count, 3);
+    assert_int_equal(c->slow_start_window_ms, 30000);
+    assert_true(c->slow_start_aggression == 1.5);
+    assert_true(c->slow_start_min_weight_percent == 20);
+    c = &b->clusters[1];
+    assert_int_equal(c->lb_policy, RM_LB_RANDOM);
+    assert_true(c->healthy_panic_threshold_set); /* 0 disables panic mode: a value, not "unset" */
+    assert_true(c->healthy_panic_threshold == 0);
+    assert_int_equal(c->choice_count, 0);
+    c = &b->clusters[2];
+    assert_int_equal(c->lb_policy, RM_LB_ROUND_ROBIN);
+    assert_false(c->healthy_panic_threshold_set);
+    assert_int_equal(c->slow_start_window_ms, 500);
+    assert_true(c->slow_start_aggression == 0);
+    rm_bootstrap_config_free(b);
+
+    static const error_case_t cases[] = {
+        {NULL, CL("least_request_lb_config: {choice_count: 1}"), NULL, NULL,
+         "static_resources.clusters[0].least_request_lb_config.choice_count: 1 is out of range "
+         "(2..4294967295)"},
+        {NULL, CL("least_request_lb_config: {}"), NULL, NULL,
+         "static_resources.clusters[0].least_request_lb_config: only valid with lb_policy LEAST_REQUEST"},
+        {NULL, CL("lb_policy: RANDOM, round_robin_lb_config: {}"), NULL, NULL,
+         "static_resources.clusters[0].round_robin_lb_config: only valid with lb_policy ROUND_ROBIN"},
+        {NULL, CL("lb_policy: LEAST_REQUEST, least_request_lb_config: {}, round_robin_lb_config: {}"), NULL,
+         NULL,
+         "static_resources.clusters[0].round_robin_lb_config: only one of least_request_lb_config, "
+         "round_robin_lb_config may be set"},
+        {NULL, CL("common_lb_config: {healthy_panic_threshold: {value: 101}}"), NULL, NULL,
+         "static_resources.clusters[0].common_lb_config.healthy_panic_threshold.value: 101 is out of range "
+         "(0..100)"},
+        {NULL, CL("common_lb_config: {healthy_panic_threshold: {value: \"50\"}}"), NULL, NULL,
+         "static_resources.clusters[0].common_lb_config.healthy_panic_threshold.value: expected a number, "
+         "got the "
+         "quoted string*"},
+        {NULL, CL("common_lb_config: {healthy_panic_threshold: {value: .nan}}"), NULL, NULL,
+         "static_resources.clusters[0].common_lb_config.healthy_panic_threshold.value: expected a number, "
+         "got*"},
+        {NULL, CL("common_lb_config: {healthy_panic_threshold: {value: 0x10}}"), NULL, NULL,
+         "static_resources.clusters[0].common_lb_config.healthy_panic_threshold.value: expected a number, "
+         "got*"},
+        {NULL, CL("common_lb_config: {update_merge_window: 1s}"), NULL, NULL,
+         "static_resources.clusters[0].common_lb_config.update_merge_window: not supported yet"},
+        {NULL, CL("round_robin_lb_config: {slow_start_config: {aggression: {default_value: 0}}}"), NULL, NULL,
+         "static_resources.clusters[0].round_robin_lb_config.slow_start_config.aggression.default_value: 0 "
+         "is out "
+         "of range (above 0..1e+09)"},
+        {NULL, CL("round_robin_lb_config: {slow_start_config: {min_weight_percent: {value: 0}}}"), NULL, NULL,
+         "static_resources.clusters[0].round_robin_lb_config.slow_start_config.min_weight_percent.value: 0 "
+         "is out "
+         "of range (above 0..100)"},
+        {NULL, CL("lb_policy: LEAST_REQUEST, least_request_lb_config: {active_request_bias: {}}"), NULL, NULL,
+         "static_resources.clusters[0].least_request_lb_config.active_request_bias: not supported yet"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *y = build(cases[i].top, cases[i].clusters, cases[i].hcm, cases[i].vhosts);
+        check_error(y, cases[i].want);
+        free(y);
+    }
+}
+
 /* ---- dynamic_resources and EDS clusters ---- */
 
 #define XDS_CLUSTER                                                                                          \
@@ -1079,6 +1160,7 @@ int main(void)
         cmocka_unit_test(test_json_and_anchors),
         cmocka_unit_test(test_alias_bomb),
         cmocka_unit_test(test_load_file),
+        cmocka_unit_test(test_lb_settings),
         cmocka_unit_test(test_dynamic_resources_ads),
         cmocka_unit_test(test_dynamic_resources_separate_streams),
         cmocka_unit_test(test_dynamic_resources_errors),

@@ -10,6 +10,7 @@
 
 #include "xds/xds_convert.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -438,6 +439,114 @@ static void test_cluster_rejections(void **state)
 #undef CASE
 }
 
+/* Load balancer settings: common_lb_config.healthy_panic_threshold, least_request_lb_config and
+ * round_robin_lb_config with slow start, into the fields the LB code reads. */
+static void test_lb_settings(void **state)
+{
+    cluster_fixture_t f;
+    Envoy__Type__V3__Percent panic = ENVOY__TYPE__V3__PERCENT__INIT;
+    Envoy__Config__Cluster__V3__Cluster__CommonLbConfig common =
+        ENVOY__CONFIG__CLUSTER__V3__CLUSTER__COMMON_LB_CONFIG__INIT;
+    Envoy__Config__Cluster__V3__Cluster__LeastRequestLbConfig lr =
+        ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LEAST_REQUEST_LB_CONFIG__INIT;
+    Envoy__Config__Cluster__V3__Cluster__RoundRobinLbConfig rr =
+        ENVOY__CONFIG__CLUSTER__V3__CLUSTER__ROUND_ROBIN_LB_CONFIG__INIT;
+    Envoy__Config__Cluster__V3__Cluster__SlowStartConfig ss =
+        ENVOY__CONFIG__CLUSTER__V3__CLUSTER__SLOW_START_CONFIG__INIT;
+    Envoy__Config__Core__V3__RuntimeDouble aggression = ENVOY__CONFIG__CORE__V3__RUNTIME_DOUBLE__INIT;
+    Envoy__Type__V3__Percent min_weight = ENVOY__TYPE__V3__PERCENT__INIT;
+    UInt32Value choices = GOOGLE__PROTOBUF__UINT32_VALUE__INIT;
+    Duration window = GOOGLE__PROTOBUF__DURATION__INIT;
+    window.seconds = 30;
+    aggression.default_value = 1.5;
+    aggression.runtime_key = "upstream.slow_start.aggression";
+    min_weight.value = 20;
+    ss.slow_start_window = &window;
+    ss.aggression = &aggression;
+    ss.min_weight_percent = &min_weight;
+    choices.value = 3;
+    lr.choice_count = &choices;
+    lr.slow_start_config = &ss;
+    panic.value = 25.5;
+    common.healthy_panic_threshold = &panic;
+
+    cluster_fixture_init(&f, STATIC);
+    f.c.lb_policy = ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_POLICY__LEAST_REQUEST;
+    f.c.lb_config_case = ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_CONFIG_LEAST_REQUEST_LB_CONFIG;
+    f.c.least_request_lb_config = &lr;
+    f.c.common_lb_config = &common;
+    rm_cluster_config_t c;
+    convert_ok(&f.c, NULL, &c);
+    assert_true(c.healthy_panic_threshold_set);
+    assert_true(c.healthy_panic_threshold == 25.5);
+    assert_int_equal(c.choice_count, 3);
+    assert_int_equal(c.slow_start_window_ms, 30000);
+    assert_true(c.slow_start_aggression == 1.5);
+    assert_true(c.slow_start_min_weight_percent == 20);
+    rm_cluster_config_free(&c);
+
+    /* Round robin with slow start; a panic threshold of 0 (disabled) is a value, not "unset". */
+    cluster_fixture_init(&f, STATIC);
+    rr.slow_start_config = &ss;
+    f.c.lb_config_case = ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_CONFIG_ROUND_ROBIN_LB_CONFIG;
+    f.c.round_robin_lb_config = &rr;
+    panic.value = 0;
+    f.c.common_lb_config = &common;
+    convert_ok(&f.c, NULL, &c);
+    assert_true(c.healthy_panic_threshold_set);
+    assert_true(c.healthy_panic_threshold == 0);
+    assert_int_equal(c.slow_start_window_ms, 30000);
+    assert_int_equal(c.choice_count, 0); /* default */
+    rm_cluster_config_free(&c);
+
+    /* Unset: the defaults (the zero values the LB code maps to Envoy's defaults). */
+    cluster_fixture_init(&f, STATIC);
+    convert_ok(&f.c, NULL, &c);
+    assert_false(c.healthy_panic_threshold_set);
+    assert_int_equal(c.choice_count, 0);
+    assert_int_equal(c.slow_start_window_ms, 0);
+    assert_true(c.slow_start_aggression == 0);
+    rm_cluster_config_free(&c);
+
+#define CASE(mutate, want)                                                                                   \
+    do {                                                                                                     \
+        cluster_fixture_init(&f, STATIC);                                                                    \
+        f.c.lb_policy = ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_POLICY__LEAST_REQUEST;                       \
+        f.c.lb_config_case = ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_CONFIG_LEAST_REQUEST_LB_CONFIG;         \
+        f.c.least_request_lb_config = &lr;                                                                   \
+        panic.value = 50;                                                                                    \
+        choices.value = 2;                                                                                   \
+        aggression.default_value = 1;                                                                        \
+        min_weight.value = 10;                                                                               \
+        window.seconds = 1;                                                                                  \
+        mutate;                                                                                              \
+        expect_error(&f.c, NULL, want);                                                                      \
+    } while (0)
+
+    CASE(choices.value = 1, "cluster 'web': least_request_lb_config.choice_count: must be >= 2");
+    CASE(aggression.default_value = 0,
+         "cluster 'web': least_request_lb_config.slow_start_config.aggression.default_value: must be > 0");
+    CASE(aggression.default_value = NAN,
+         "cluster 'web': least_request_lb_config.slow_start_config.aggression.default_value: must be > 0");
+    CASE(min_weight.value = 0,
+         "cluster 'web': least_request_lb_config.slow_start_config.min_weight_percent.value: 0 is not "
+         "supported (a "
+         "host in slow start gets at least some traffic)");
+    CASE(min_weight.value = 100.5,
+         "cluster 'web': least_request_lb_config.slow_start_config.min_weight_percent.value: must be 0..100");
+    CASE(window.seconds = -1,
+         "cluster 'web': least_request_lb_config.slow_start_config.slow_start_window: must not be negative");
+    CASE((panic.value = -1, f.c.common_lb_config = &common),
+         "cluster 'web': common_lb_config.healthy_panic_threshold.value: must be 0..100");
+    CASE((common.ignore_new_hosts_until_first_hc = 1, f.c.common_lb_config = &common),
+         "cluster 'web': common_lb_config.ignore_new_hosts_until_first_hc: not supported yet");
+    common.ignore_new_hosts_until_first_hc = 0;
+    CASE((common.close_connections_on_host_set_change = 1, f.c.common_lb_config = &common),
+         "cluster 'web': common_lb_config.close_connections_on_host_set_change: not supported yet");
+    common.close_connections_on_host_set_change = 0;
+#undef CASE
+}
+
 /* Known Cluster fields that Remora does not implement yet are rejected, not ignored. */
 static void test_unsupported_fields(void **state)
 {
@@ -471,16 +580,19 @@ static void test_unsupported_fields(void **state)
          "cluster 'web': health_checks: not supported yet");
     CASE(f.c.circuit_breakers = &cb, "cluster 'web': circuit_breakers: not supported yet");
     CASE(f.c.outlier_detection = &od, "cluster 'web': outlier_detection: not supported yet");
-    CASE(f.c.common_lb_config = &common, "cluster 'web': common_lb_config: not supported yet");
+    CASE((common.update_merge_window = &f.connect_timeout, f.c.common_lb_config = &common),
+         "cluster 'web': common_lb_config.update_merge_window: not supported yet");
     CASE(f.c.http2_protocol_options = &h2, "cluster 'web': http2_protocol_options: not supported yet");
     CASE((f.c.n_typed_extension_protocol_options = 1, f.c.typed_extension_protocol_options = exts),
          "cluster 'web': typed_extension_protocol_options: not supported yet");
+    /* lb_config must match lb_policy, as Envoy requires. */
     CASE((f.c.lb_config_case = ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_CONFIG_LEAST_REQUEST_LB_CONFIG,
           f.c.least_request_lb_config = &lr),
-         "cluster 'web': least_request_lb_config: not supported yet");
-    CASE((f.c.lb_config_case = ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_CONFIG_ROUND_ROBIN_LB_CONFIG,
+         "cluster 'web': least_request_lb_config: only valid with lb_policy LEAST_REQUEST");
+    CASE((f.c.lb_policy = ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_POLICY__RANDOM,
+          f.c.lb_config_case = ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_CONFIG_ROUND_ROBIN_LB_CONFIG,
           f.c.round_robin_lb_config = &rr),
-         "cluster 'web': round_robin_lb_config: not supported yet");
+         "cluster 'web': round_robin_lb_config: only valid with lb_policy ROUND_ROBIN");
     CASE(f.la.loc[0].locality = &locality,
          "cluster 'web': load_assignment.endpoints[0].locality: not supported yet");
     CASE(f.la.loc[1].load_balancing_weight = &w,
@@ -661,15 +773,11 @@ static void test_printable(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_static_cluster),
-        cmocka_unit_test(test_defaults),
-        cmocka_unit_test(test_strict_dns_cluster),
-        cmocka_unit_test(test_eds_cluster),
-        cmocka_unit_test(test_cluster_rejections),
-        cmocka_unit_test(test_unsupported_fields),
-        cmocka_unit_test(test_unknown_fields),
-        cmocka_unit_test(test_decode_bytes),
-        cmocka_unit_test(test_cla),
+        cmocka_unit_test(test_static_cluster),     cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_strict_dns_cluster), cmocka_unit_test(test_eds_cluster),
+        cmocka_unit_test(test_cluster_rejections), cmocka_unit_test(test_unsupported_fields),
+        cmocka_unit_test(test_unknown_fields),     cmocka_unit_test(test_lb_settings),
+        cmocka_unit_test(test_decode_bytes),       cmocka_unit_test(test_cla),
         cmocka_unit_test(test_printable),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
