@@ -88,7 +88,7 @@ static void test_upstream_connection_reused_keepalive_client(void **state)
         char *conn = harness_resp_header(&resp, "x-upstream-conn");
         IT_ASSERT(conn != NULL, "request %d: no x-upstream-conn", i);
         if (i == 0)
-            snprintf(first_conn, sizeof(first_conn), "%s", conn);
+            snprintf(first_conn, sizeof(first_conn), "%s", conn ? conn : "");
         IT_ASSERT(strcmp(conn, first_conn) == 0,
                   "request %d went over upstream connection %s, the first over %s: the pool did not reuse it",
                   i, conn, first_conn);
@@ -125,7 +125,7 @@ static void test_upstream_connection_reused_across_downstream_connections(void *
         char *conn = harness_resp_header(&resp, "x-upstream-conn");
         IT_ASSERT(conn != NULL, "request %d: no x-upstream-conn", i);
         if (i == 0)
-            snprintf(first_conn, sizeof(first_conn), "%s", conn);
+            snprintf(first_conn, sizeof(first_conn), "%s", conn ? conn : "");
         IT_ASSERT(strcmp(conn, first_conn) == 0,
                   "request %d (new downstream connection) used upstream connection %s, "
                   "the first used %s",

@@ -355,11 +355,9 @@ int harness_proc_terminate(harness_proc_t *p, int sig, int timeout_ms, int *stat
     return -1;
 }
 
-static void stop_all_loads(void);
-
 void harness_kill_all(void)
 {
-    stop_all_loads();
+    harness_load_stop_all();
     for (size_t i = 0; i < g_num_procs; i++) {
         harness_proc_t *p = g_procs[i];
         if (p->pid != 0) {
@@ -2042,7 +2040,7 @@ void harness_load_stop(harness_load_t *l, harness_load_stats_t *final)
     free(l);
 }
 
-static void stop_all_loads(void)
+void harness_load_stop_all(void)
 {
     for (size_t i = 0; i < MAX_LOADS; i++)
         if (g_loads[i] != NULL)

@@ -429,6 +429,9 @@ int harness_load_wait(harness_load_t *l, uint64_t completed, int timeout_ms);
  * frees l. NULL is a no-op. */
 void harness_load_stop(harness_load_t *l, harness_load_stats_t *final);
 
+/* Stops every load still running (for a test's teardown, after a failed check left one behind). */
+void harness_load_stop_all(void);
+
 /* Responses from upstream `id` in s (0 if none). */
 uint64_t harness_load_id_count(const harness_load_stats_t *s, const char *id);
 
