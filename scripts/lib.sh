@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034  # variables here are used by the scripts that source it
 # Shared helpers for scripts/* and bench/*. Source it; it does not run anything by itself.
 #
 #   . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"     (from scripts/)

@@ -172,6 +172,11 @@ struct rm_xds_client {
     bool stopping;
     pthread_mutex_t qmu;
     item_t *qhead, *qtail;
+    /* An update is ACKed only once the consumer has applied it, so a control plane (and a test)
+     * that sees the ACK knows the configuration is live. Under qmu. */
+    pthread_cond_t applied_cv;
+    uint64_t posted_updates, applied_updates;
+    bool consumer_gone;
     rm_rng_t rng;   /* xDS thread */
     bool connected; /* xDS thread */
 };
@@ -218,6 +223,12 @@ static void on_wakeup(evutil_socket_t fd, short what, void *arg)
                 c->cbs.on_connection(c->ctx, it->connected);
             break;
         }
+        if (it->kind != ITEM_CONNECTION) {
+            pthread_mutex_lock(&c->qmu);
+            c->applied_updates++;
+            pthread_cond_broadcast(&c->applied_cv);
+            pthread_mutex_unlock(&c->qmu);
+        }
         item_free(it);
         it = next;
     }
@@ -232,8 +243,19 @@ static void post(rm_xds_client_t *c, item_t *it)
     else
         c->qhead = it;
     c->qtail = it;
+    if (it->kind != ITEM_CONNECTION)
+        c->posted_updates++;
     pthread_mutex_unlock(&c->qmu);
     event_active(c->wakeup, EV_READ, 0);
+}
+
+/* xDS thread: waits until the consumer applied every update posted so far (or is going away). */
+static void wait_applied(rm_xds_client_t *c)
+{
+    pthread_mutex_lock(&c->qmu);
+    while (c->applied_updates < c->posted_updates && !c->consumer_gone)
+        pthread_cond_wait(&c->applied_cv, &c->qmu);
+    pthread_mutex_unlock(&c->qmu);
 }
 
 /* ---- helpers (xDS thread) ---- */
@@ -422,6 +444,8 @@ static void handle_output(stream_t *s, rm_xds_output_t *out)
     case RM_XDS_NONE:
         break;
     }
+    if (out->verdict == RM_XDS_ACCEPTED)
+        wait_applied(c);
     queue_requests(s, out);
 
     /* Without ADS, the EDS stream subscribes to what the CDS stream's clusters need. */
@@ -775,6 +799,7 @@ rm_xds_client_t *rm_xds_client_create(const rm_bootstrap_config_t *b, struct eve
     c->ads = b->dynamic_resources.ads_config.set;
     pthread_mutex_init(&c->mu, NULL);
     pthread_mutex_init(&c->qmu, NULL);
+    pthread_cond_init(&c->applied_cv, NULL);
     pthread_mutex_init(&c->stats.mu, NULL);
     rm_rng_seed(&c->rng, (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)c);
 
@@ -833,6 +858,11 @@ void rm_xds_client_stop(rm_xds_client_t *c)
 {
     if (c == NULL)
         return;
+    /* The consumer stops delivering now: release an ACK waiting for it. */
+    pthread_mutex_lock(&c->qmu);
+    c->consumer_gone = true;
+    pthread_cond_broadcast(&c->applied_cv);
+    pthread_mutex_unlock(&c->qmu);
     pthread_mutex_lock(&c->mu);
     c->stopping = true;
     for (size_t i = 0; i < c->num_streams; i++)
@@ -881,6 +911,7 @@ void rm_xds_client_destroy(rm_xds_client_t *c)
     }
     pthread_mutex_destroy(&c->mu);
     pthread_mutex_destroy(&c->qmu);
+    pthread_cond_destroy(&c->applied_cv);
     pthread_mutex_destroy(&c->stats.mu);
     free(c->target);
     free(c);
