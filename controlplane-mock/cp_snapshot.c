@@ -561,11 +561,14 @@ static ProtobufCBinaryData pack(const ProtobufCMessage *m, const uint8_t *suffix
 
 static ProtobufCBinaryData render_cluster(const rm_cp_cluster_t *c)
 {
-    Envoy__Config__Core__V3__AggregatedConfigSource ads =
-        ENVOY__CONFIG__CORE__V3__AGGREGATED_CONFIG_SOURCE__INIT;
+    /* `self`: the endpoints come from this same server, whether the sidecar uses ADS or the
+     * separate CDS/EDS services. */
+    Envoy__Config__Core__V3__SelfConfigSource self = ENVOY__CONFIG__CORE__V3__SELF_CONFIG_SOURCE__INIT;
+    self.transport_api_version = ENVOY__CONFIG__CORE__V3__API_VERSION__V3;
     Envoy__Config__Core__V3__ConfigSource source = ENVOY__CONFIG__CORE__V3__CONFIG_SOURCE__INIT;
-    source.config_source_specifier_case = ENVOY__CONFIG__CORE__V3__CONFIG_SOURCE__CONFIG_SOURCE_SPECIFIER_ADS;
-    source.ads = &ads;
+    source.config_source_specifier_case =
+        ENVOY__CONFIG__CORE__V3__CONFIG_SOURCE__CONFIG_SOURCE_SPECIFIER_SELF;
+    source.self = &self;
     source.resource_api_version = ENVOY__CONFIG__CORE__V3__API_VERSION__V3;
     Envoy__Config__Cluster__V3__Cluster__EdsClusterConfig eds =
         ENVOY__CONFIG__CLUSTER__V3__CLUSTER__EDS_CLUSTER_CONFIG__INIT;

@@ -475,8 +475,8 @@ static void test_ads_cds_eds_and_push(void **state)
     IT_ASSERT(strcmp(c->name, "backend") == 0, "first cluster %s", c->name);
     IT_ASSERT(c->type == ENVOY__CONFIG__CLUSTER__V3__CLUSTER__DISCOVERY_TYPE__EDS, "type %d", c->type);
     IT_ASSERT(c->eds_cluster_config != NULL && c->eds_cluster_config->eds_config != NULL &&
-                  c->eds_cluster_config->eds_config->ads != NULL,
-              "eds_config is not ADS");
+                  c->eds_cluster_config->eds_config->self != NULL,
+              "eds_config is not self");
     IT_ASSERT(c->connect_timeout != NULL && c->connect_timeout->seconds == 1, "connect_timeout");
     free_msg(c);
     c = cluster_at(r, 1);

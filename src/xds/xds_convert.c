@@ -547,8 +547,14 @@ static int convert_eds_cluster_config(cv_t *c, const Cluster *pb, const rm_xds_c
         if (check_api_config_source(c, cs->api_config_source, opts) != 0)
             return -1;
         break;
+    case ENVOY__CONFIG__CORE__V3__CONFIG_SOURCE__CONFIG_SOURCE_SPECIFIER_SELF:
+        /* Same server as the cluster came from: valid with ADS and with separate streams. */
+        if (cs->self != NULL && cs->self->transport_api_version != ENVOY__CONFIG__CORE__V3__API_VERSION__V3 &&
+            cs->self->transport_api_version != ENVOY__CONFIG__CORE__V3__API_VERSION__AUTO)
+            return cv_fail_at(c, "self.transport_api_version", "must be V3");
+        break;
     default:
-        return cv_fail(c, "one of ads, api_config_source is required");
+        return cv_fail(c, "one of ads, api_config_source, self is required");
     }
     cv_pop(c, mark);
     const char *service = e->service_name != NULL && e->service_name[0] != '\0' ? e->service_name : pb->name;

@@ -183,8 +183,8 @@ static void test_render_cluster(void **state)
     assert_non_null(c->eds_cluster_config);
     assert_non_null(c->eds_cluster_config->eds_config);
     assert_int_equal(c->eds_cluster_config->eds_config->config_source_specifier_case,
-                     ENVOY__CONFIG__CORE__V3__CONFIG_SOURCE__CONFIG_SOURCE_SPECIFIER_ADS);
-    assert_non_null(c->eds_cluster_config->eds_config->ads);
+                     ENVOY__CONFIG__CORE__V3__CONFIG_SOURCE__CONFIG_SOURCE_SPECIFIER_SELF);
+    assert_non_null(c->eds_cluster_config->eds_config->self);
     assert_non_null(c->connect_timeout);
     assert_int_equal(c->connect_timeout->seconds, 1);
     assert_int_equal(c->lb_policy, ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_POLICY__ROUND_ROBIN);

@@ -285,6 +285,22 @@ static void test_eds_cluster(void **state)
     /* NULL options accept either form. */
     convert_ok(&f.c, NULL, &c);
     rm_cluster_config_free(&c);
+
+    /* `self` (same server as the cluster) is valid with and without ADS. */
+    Envoy__Config__Core__V3__SelfConfigSource self = ENVOY__CONFIG__CORE__V3__SELF_CONFIG_SOURCE__INIT;
+    self.transport_api_version = ENVOY__CONFIG__CORE__V3__API_VERSION__V3;
+    f.eds.eds_config->config_source_specifier_case =
+        ENVOY__CONFIG__CORE__V3__CONFIG_SOURCE__CONFIG_SOURCE_SPECIFIER_SELF;
+    f.eds.eds_config->self = &self;
+    convert_ok(&f.c, &ads_opts, &c);
+    rm_cluster_config_free(&c);
+    convert_ok(&f.c, &grpc_opts, &c);
+    assert_string_equal(c.eds_service_name, "web-v2");
+    rm_cluster_config_free(&c);
+    self.transport_api_version = ENVOY__CONFIG__CORE__V3__API_VERSION__V2;
+    rm_cluster_config_t bad;
+    char err[256];
+    assert_int_equal(rm_xds_cluster_from_proto(&f.c, &grpc_opts, &bad, err, sizeof(err)), -1);
 }
 
 /* ---- rejections ---- */
@@ -405,7 +421,7 @@ static void test_cluster_rejections(void **state)
          f.eds_source.config_source_specifier_case =
              ENVOY__CONFIG__CORE__V3__CONFIG_SOURCE__CONFIG_SOURCE_SPECIFIER__NOT_SET,
          &ads_opts,
-         "cluster 'web': eds_cluster_config.eds_config: one of ads, api_config_source is required");
+         "cluster 'web': eds_cluster_config.eds_config: one of ads, api_config_source, self is required");
     CASE(EDS, (void)0, &grpc_opts,
          "cluster 'web': eds_cluster_config.eds_config.ads: this proxy does not use ADS (use "
          "api_config_source "
