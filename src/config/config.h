@@ -79,7 +79,7 @@ typedef struct {
     uint32_t choice_count;
     /* round_robin_lb_config / least_request_lb_config .slow_start_config; window 0 = off. */
     uint64_t slow_start_window_ms;
-    double slow_start_aggression;        /* 0 means the default 1.0 */
+    double slow_start_aggression;         /* 0 means the default 1.0 */
     double slow_start_min_weight_percent; /* 0 means the default 10 */
 } rm_cluster_config_t;
 
@@ -175,9 +175,9 @@ typedef struct {
 
 /* A config source: ADS, or a gRPC API config source pointing at a static cluster. */
 typedef struct {
-    bool set;                         /* the field was present */
-    bool ads;                         /* {ads: {}} */
-    char *grpc_cluster;               /* api_config_source.grpc_services[0].envoy_grpc.cluster_name */
+    bool set;                          /* the field was present */
+    bool ads;                          /* {ads: {}} */
+    char *grpc_cluster;                /* api_config_source.grpc_services[0].envoy_grpc.cluster_name */
     uint64_t initial_fetch_timeout_ms; /* default 15000 */
 } rm_config_source_t;
 

@@ -282,8 +282,8 @@ static void publish(rm_cluster_manager_t *cm)
     RM_STAT_INC(cm->stats.snapshots_published);
     if (cm->publish)
         cm->publish(cm->ctx, rm_snapshot_ref(snap));
-    RM_LOG_DEBUG("published snapshot %llu: %zu active clusters, %zu warming", (unsigned long long)snap->version, n,
-                 warming);
+    RM_LOG_DEBUG("published snapshot %llu: %zu active clusters, %zu warming",
+                 (unsigned long long)snap->version, n, warming);
 }
 
 static void set_active(cm_entry_t *e, rm_cluster_t *c)
