@@ -15,6 +15,7 @@
 
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/net.h"
 #include "upstream/host.h"
 
 #define RM_VERSION "0.1.0"
@@ -489,14 +490,7 @@ rm_admin_t *rm_admin_create(struct event_base *base, const rm_admin_config_t *cf
     struct sockaddr_storage ss;
     socklen_t len = sizeof(ss);
     getsockname(evhttp_bound_socket_get_fd(s), (struct sockaddr *)&ss, &len);
-    char ip[INET6_ADDRSTRLEN] = "?";
-    if (ss.ss_family == AF_INET) {
-        inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, ip, sizeof(ip));
-        snprintf(bound, bound_len, "%s:%u", ip, ntohs(((struct sockaddr_in *)&ss)->sin_port));
-    } else {
-        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, ip, sizeof(ip));
-        snprintf(bound, bound_len, "[%s]:%u", ip, ntohs(((struct sockaddr_in6 *)&ss)->sin6_port));
-    }
+    rm_sockaddr_str((struct sockaddr *)&ss, bound, bound_len);
     evhttp_set_cb(a->http, "/ready", h_ready, a);
     evhttp_set_cb(a->http, "/stats", h_stats, a);
     evhttp_set_cb(a->http, "/stats/prometheus", h_prometheus, a);

@@ -9,6 +9,7 @@
  * Cross-references are checked while decoding, which is why static_resources decodes clusters
  * before listeners: a route naming a missing cluster fails at the route's own path. */
 #include "config/bootstrap.h"
+#include "core/net.h"
 
 #include "config/yaml_decode.h"
 #include "core/mem.h"
@@ -244,24 +245,10 @@ static int decode_protocol(rm_yaml_decoder_t *d, yaml_node_t *n, void *obj, cons
     return rm_yaml_decode_enum(d, n, &value, &tmp);
 }
 
-static bool is_ip_literal(const char *s)
-{
-    unsigned char buf[sizeof(struct in6_addr)];
-    return inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1;
-}
-
-static bool is_hostname(const char *s)
-{
-    for (; *s; s++)
-        if ((unsigned char)*s <= 0x20 || (unsigned char)*s >= 0x7f || *s == '/' || *s == ':')
-            return false;
-    return true;
-}
-
 static int check_ip_address(rm_yaml_decoder_t *d, void *obj)
 {
     rm_socket_address_config_t *a = obj;
-    if (!is_ip_literal(a->address))
+    if (!rm_is_ip_literal(a->address))
         return fail_at(d, "address", "expected an IP address, got \"%s\"", a->address);
     return 0;
 }
@@ -269,12 +256,12 @@ static int check_ip_address(rm_yaml_decoder_t *d, void *obj)
 static int check_endpoint_address(rm_yaml_decoder_t *d, void *obj)
 {
     rm_socket_address_config_t *a = obj;
-    if (L(d)->cluster->type == RM_CLUSTER_STATIC && !is_ip_literal(a->address))
+    if (L(d)->cluster->type == RM_CLUSTER_STATIC && !rm_is_ip_literal(a->address))
         return fail_at(d, "address",
                        "STATIC clusters need an IP address, got \"%s\" (use STRICT_DNS for names)",
                        a->address);
-    if (L(d)->cluster->type == RM_CLUSTER_STRICT_DNS && !is_ip_literal(a->address) &&
-        !is_hostname(a->address))
+    if (L(d)->cluster->type == RM_CLUSTER_STRICT_DNS && !rm_is_ip_literal(a->address) &&
+        !rm_is_hostname(a->address))
         return fail_at(d, "address", "invalid host name \"%s\"", a->address);
     if (a->port == 0)
         return fail_at(d, "port_value", "an upstream endpoint needs a port (1..65535)");

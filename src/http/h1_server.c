@@ -12,6 +12,7 @@
 
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/net.h"
 #include "http/h1_body.h"
 #include "http/h1_parser.h"
 #include "http/proxy.h"
@@ -584,16 +585,7 @@ void rm_h1_server_accept(rm_worker_t *w, rm_listener_t *l, int fd, const struct 
     c->listener = l;
     c->hw = hw;
     c->body_tmp = evbuffer_new();
-    char ip[INET6_ADDRSTRLEN] = "?";
-    if (peer->sa_family == AF_INET) {
-        const struct sockaddr_in *s4 = (const struct sockaddr_in *)peer;
-        inet_ntop(AF_INET, &s4->sin_addr, ip, sizeof(ip));
-        snprintf(c->peer, sizeof(c->peer), "%s:%u", ip, ntohs(s4->sin_port));
-    } else if (peer->sa_family == AF_INET6) {
-        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)peer;
-        inet_ntop(AF_INET6, &s6->sin6_addr, ip, sizeof(ip));
-        snprintf(c->peer, sizeof(c->peer), "[%s]:%u", ip, ntohs(s6->sin6_port));
-    }
+    rm_sockaddr_str(peer, c->peer, sizeof(c->peer));
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     c->bev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);

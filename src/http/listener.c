@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "core/mem.h"
+#include "core/net.h"
 
 static int make_socket(const struct sockaddr *sa, socklen_t len, char *err, size_t errlen)
 {
@@ -33,19 +34,8 @@ static int make_socket(const struct sockaddr *sa, socklen_t len, char *err, size
 rm_listener_t *rm_listener_create(const rm_listener_config_t *cfg, int num_workers, char *err, size_t errlen)
 {
     struct sockaddr_storage ss;
-    memset(&ss, 0, sizeof(ss));
     socklen_t len;
-    struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-    if (inet_pton(AF_INET, cfg->address.address, &s4->sin_addr) == 1) {
-        s4->sin_family = AF_INET;
-        s4->sin_port = htons((uint16_t)cfg->address.port);
-        len = sizeof(*s4);
-    } else if (inet_pton(AF_INET6, cfg->address.address, &s6->sin6_addr) == 1) {
-        s6->sin6_family = AF_INET6;
-        s6->sin6_port = htons((uint16_t)cfg->address.port);
-        len = sizeof(*s6);
-    } else {
+    if (rm_sockaddr_from_ip(cfg->address.address, cfg->address.port, &ss, &len) != 0) {
         snprintf(err, errlen, "listener %s: address %s is not an IP address", cfg->name,
                  cfg->address.address);
         return NULL;
@@ -72,14 +62,7 @@ rm_listener_t *rm_listener_create(const rm_listener_config_t *cfg, int num_worke
             getsockname(l->fds[0], (struct sockaddr *)&ss, &len);
         }
     }
-    char ip[INET6_ADDRSTRLEN];
-    if (ss.ss_family == AF_INET) {
-        inet_ntop(AF_INET, &s4->sin_addr, ip, sizeof(ip));
-        snprintf(l->bound_str, sizeof(l->bound_str), "%s:%u", ip, ntohs(s4->sin_port));
-    } else {
-        inet_ntop(AF_INET6, &s6->sin6_addr, ip, sizeof(ip));
-        snprintf(l->bound_str, sizeof(l->bound_str), "[%s]:%u", ip, ntohs(s6->sin6_port));
-    }
+    rm_sockaddr_str((struct sockaddr *)&ss, l->bound_str, sizeof(l->bound_str));
 
     l->router = rm_router_create(&cfg->hcm.route_config);
     rm_h1_limits_default(&l->limits);

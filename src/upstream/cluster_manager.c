@@ -11,6 +11,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/net.h"
 
 typedef struct cm_entry cm_entry_t;
 
@@ -176,20 +177,7 @@ static rm_host_t *obtain_host(host_index_t *ix, const struct sockaddr_storage *s
 
 static int literal_addr(const rm_socket_address_config_t *a, struct sockaddr_storage *ss)
 {
-    memset(ss, 0, sizeof(*ss));
-    struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
-    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
-    if (inet_pton(AF_INET, a->address, &s4->sin_addr) == 1) {
-        s4->sin_family = AF_INET;
-        s4->sin_port = htons((uint16_t)a->port);
-        return 0;
-    }
-    if (inet_pton(AF_INET6, a->address, &s6->sin6_addr) == 1) {
-        s6->sin6_family = AF_INET6;
-        s6->sin6_port = htons((uint16_t)a->port);
-        return 0;
-    }
-    return -1;
+    return rm_sockaddr_from_ip(a->address, a->port, ss, NULL);
 }
 
 /* Builds the cluster object for `cfg` with endpoints from `eps` (config endpoints, an EDS assignment,

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/mem.h"
+#include "core/net.h"
 
 static rm_host_t *host_new(uint32_t weight, uint32_t priority)
 {
@@ -22,19 +23,8 @@ rm_host_t *rm_host_create(const char *ip, uint32_t port, uint32_t weight, uint32
                           rm_health_status_t eds_status, const char **err)
 {
     struct sockaddr_storage ss;
-    memset(&ss, 0, sizeof(ss));
     socklen_t len;
-    struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-    if (inet_pton(AF_INET, ip, &s4->sin_addr) == 1) {
-        s4->sin_family = AF_INET;
-        s4->sin_port = htons((uint16_t)port);
-        len = sizeof(*s4);
-    } else if (inet_pton(AF_INET6, ip, &s6->sin6_addr) == 1) {
-        s6->sin6_family = AF_INET6;
-        s6->sin6_port = htons((uint16_t)port);
-        len = sizeof(*s6);
-    } else {
+    if (rm_sockaddr_from_ip(ip, port, &ss, &len) != 0) {
         if (err)
             *err = "not an IP address";
         return NULL;
@@ -50,19 +40,9 @@ rm_host_t *rm_host_create_sockaddr(const struct sockaddr *sa, socklen_t len, uin
     rm_host_t *h = host_new(weight, priority);
     memcpy(&h->addr, sa, len);
     h->addr_len = len;
-    char ip[INET6_ADDRSTRLEN] = "?";
-    uint16_t port = 0;
-    if (sa->sa_family == AF_INET) {
-        const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
-        inet_ntop(AF_INET, &s4->sin_addr, ip, sizeof(ip));
-        port = ntohs(s4->sin_port);
-        h->address_str = rm_asprintf("%s:%u", ip, port);
-    } else {
-        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
-        inet_ntop(AF_INET6, &s6->sin6_addr, ip, sizeof(ip));
-        port = ntohs(s6->sin6_port);
-        h->address_str = rm_asprintf("[%s]:%u", ip, port);
-    }
+    char buf[INET6_ADDRSTRLEN + 16];
+    rm_sockaddr_str(sa, buf, sizeof(buf));
+    h->address_str = rm_strdup(buf);
     return h;
 }
 

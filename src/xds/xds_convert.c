@@ -3,6 +3,7 @@
  * in a bootstrap, with Envoy's defaults and bounds (api/envoy/config/cluster/v3/cluster.proto,
  * endpoint/v3/endpoint*.proto). */
 #include "xds/xds_convert.h"
+#include "core/net.h"
 
 #include "core/mem.h"
 
@@ -260,20 +261,6 @@ static int duration_ms(cv_t *c, const char *key, const Duration *d, uint64_t *ms
     return 0;
 }
 
-static bool is_ip_literal(const char *s)
-{
-    unsigned char buf[sizeof(struct in6_addr)];
-    return inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1;
-}
-
-static bool is_hostname(const char *s)
-{
-    for (; *s; s++)
-        if ((unsigned char)*s <= 0x20 || (unsigned char)*s >= 0x7f || *s == '/' || *s == ':')
-            return false;
-    return true;
-}
-
 /* ---- ClusterLoadAssignment ---- */
 
 typedef enum {
@@ -295,11 +282,11 @@ static int convert_socket_address(cv_t *c, const SocketAddress *sa, addr_rule_t 
     const char *a = sa->address;
     if (a == NULL || a[0] == '\0')
         return cv_fail_at(c, "address", "must not be empty");
-    if (rule == ADDR_IP && !is_ip_literal(a))
+    if (rule == ADDR_IP && !rm_is_ip_literal(a))
         return cv_fail_at(c, "address", "expected an IP address, got '%s'%s",
                           rm_xds_printable(a, buf, sizeof(buf)),
                           strcmp(c->kind, "cluster") == 0 ? " (use STRICT_DNS for names)" : "");
-    if (rule == ADDR_HOST && !is_ip_literal(a) && !is_hostname(a))
+    if (rule == ADDR_HOST && !rm_is_ip_literal(a) && !rm_is_hostname(a))
         return cv_fail_at(c, "address", "invalid host name '%s'", rm_xds_printable(a, buf, sizeof(buf)));
     uint32_t port =
         sa->port_specifier_case == ENVOY__CONFIG__CORE__V3__SOCKET_ADDRESS__PORT_SPECIFIER_PORT_VALUE
