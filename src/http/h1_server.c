@@ -46,11 +46,13 @@ struct rm_h1_server_conn {
     bool close_after_response; /* Connection: close decided for the current response */
 
     bool paused_by_proxy;
-    bool closing; /* flush the output, then free */
-    bool dead;    /* free on the next loop turn */
+    bool write_armed; /* EV_WRITE enabled: output left over after a direct write */
+    bool closing;     /* flush the output, then free */
+    bool dead;        /* free on the next loop turn */
     struct event *idle_timer;
     struct event *headers_timer;
     struct event *resume_ev;
+    struct event *flush_ev; /* deferred flush_out, later in the same loop turn */
 };
 
 static void conn_process(rm_h1_server_conn_t *c);
@@ -94,6 +96,7 @@ static void conn_free(rm_h1_server_conn_t *c)
     event_free(c->idle_timer);
     event_free(c->headers_timer);
     event_free(c->resume_ev);
+    event_free(c->flush_ev);
     evbuffer_free(c->body_tmp);
     rm_h1_body_reader_free(&c->body);
     free(c);
@@ -109,9 +112,28 @@ static void conn_kill(rm_h1_server_conn_t *c)
     event_active(c->resume_ev, EV_READ, 0);
 }
 
+/* Writes the output now instead of waiting for the next loop turn; only what the socket does not
+ * take is left to the bufferevent (EV_WRITE armed until the buffer drains). This saves the two
+ * epoll_ctl calls per response that toggling EPOLLOUT would cost. A write error is left for the
+ * bufferevent to meet (and report through event_cb) on its own write. */
+static void flush_out(rm_h1_server_conn_t *c)
+{
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    if (c->dead || evbuffer_get_length(out) == 0)
+        return;
+    if (!c->write_armed) {
+        evbuffer_write(out, bufferevent_getfd(c->bev));
+        if (evbuffer_get_length(out) == 0)
+            return;
+        c->write_armed = true;
+        bufferevent_enable(c->bev, EV_WRITE);
+    }
+}
+
 /* Stops reading; frees the connection once the output is flushed. */
 static void conn_close_after_flush(rm_h1_server_conn_t *c)
 {
+    flush_out(c);
     c->closing = true;
     bufferevent_disable(c->bev, EV_READ);
     evtimer_del(c->idle_timer);
@@ -220,7 +242,10 @@ static void ds_send_headers(void *ds, const rm_response_head_t *head, bool end_s
     else if (c->req_minor == 0)
         evbuffer_add(out, "connection: keep-alive\r\n", 24);
     evbuffer_add(out, "\r\n", 2);
-    RM_STAT_ADD(c->listener->stats.downstream_cx_tx_bytes_total, 0);
+    if (end_stream)
+        flush_out(c);
+    else
+        event_active(c->flush_ev, EV_WRITE, 0); /* the body usually follows in this turn: one write */
 }
 
 static void ds_send_data(void *ds, struct evbuffer *data, bool end_stream)
@@ -229,6 +254,7 @@ static void ds_send_data(void *ds, struct evbuffer *data, bool end_stream)
     struct evbuffer *out = bufferevent_get_output(c->bev);
     if (c->resp_no_body) {
         evbuffer_drain(data, evbuffer_get_length(data));
+        flush_out(c);
         return;
     }
     if (c->resp_chunked) {
@@ -238,6 +264,7 @@ static void ds_send_data(void *ds, struct evbuffer *data, bool end_stream)
     } else {
         evbuffer_add_buffer(out, data);
     }
+    flush_out(c);
 }
 
 static void ds_send_trailers(void *ds, const rm_headers_t *trailers)
@@ -245,6 +272,7 @@ static void ds_send_trailers(void *ds, const rm_headers_t *trailers)
     rm_h1_server_conn_t *c = ds;
     if (c->resp_chunked && !c->resp_no_body)
         rm_h1_write_last_chunk(bufferevent_get_output(c->bev), trailers);
+    flush_out(c);
 }
 
 static void ds_reset(void *ds)
@@ -410,8 +438,10 @@ static int parse_request(rm_h1_server_conn_t *c)
     bool expect_continue = r.expect_continue && r.version_minor >= 1 && r.body_kind != RM_H1_BODY_NONE;
     rm_h1_body_reader_init(&c->body, r.body_kind, r.content_length, limits);
     evbuffer_drain(in, (size_t)rc);
-    if (expect_continue)
+    if (expect_continue) {
         evbuffer_add(bufferevent_get_output(c->bev), "HTTP/1.1 100 Continue\r\n\r\n", 25);
+        flush_out(c);
+    }
 
     bool end_stream = c->body.done;
     c->rstate = end_stream ? RS_DONE : RS_BODY;
@@ -507,6 +537,10 @@ static void write_cb(struct bufferevent *bev, void *arg)
     rm_h1_server_conn_t *c = arg;
     if (c->dead)
         return;
+    if (evbuffer_get_length(bufferevent_get_output(bev)) == 0 && c->write_armed) {
+        c->write_armed = false;
+        bufferevent_disable(bev, EV_WRITE);
+    }
     if (c->closing) {
         if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
             conn_kill(c);
@@ -564,6 +598,13 @@ static void headers_timeout_cb(evutil_socket_t fd, short what, void *arg)
     conn_close_after_flush(c);
 }
 
+static void flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    flush_out(arg);
+}
+
 static void resume_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
@@ -592,13 +633,14 @@ void rm_h1_server_accept(rm_worker_t *w, rm_listener_t *l, int fd, const struct 
     c->idle_timer = evtimer_new(w->base, idle_timeout_cb, c);
     c->headers_timer = evtimer_new(w->base, headers_timeout_cb, c);
     c->resume_ev = event_new(w->base, -1, 0, resume_cb, c);
+    c->flush_ev = event_new(w->base, -1, 0, flush_cb, c);
     size_t limit =
         l->cfg->per_connection_buffer_limit_bytes ? l->cfg->per_connection_buffer_limit_bytes : (1u << 20);
     bufferevent_setwatermark(c->bev, EV_WRITE, limit / 2, 0);
     /* Bound how much of a request we buffer before the proxy asks for more. */
     bufferevent_setwatermark(c->bev, EV_READ, 0, limit);
     bufferevent_setcb(c->bev, read_cb, write_cb, event_cb, c);
-    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    bufferevent_enable(c->bev, EV_READ); /* EV_WRITE only while output waits: see flush_out */
     c->next = hw->conns;
     if (hw->conns)
         hw->conns->prev = c;

@@ -46,6 +46,7 @@ struct rm_upstream_conn {
     size_t head_scan_from;
     /* Callbacks may release or abort the connection; destruction waits until they return. */
     int in_cb;
+    bool write_armed; /* EV_WRITE enabled: output left over after a direct write */
     bool destroy_pending;
     bool destroy_remote;
 };
@@ -200,7 +201,8 @@ static void conn_to_idle(rm_upstream_conn_t *c)
 static void conn_exchange_done(rm_upstream_conn_t *c)
 {
     bool reusable = c->resp_keep_alive && !c->req_close && !c->pool->draining &&
-                    evbuffer_get_length(bufferevent_get_input(c->bev)) == 0;
+                    evbuffer_get_length(bufferevent_get_input(c->bev)) == 0 &&
+                    evbuffer_get_length(bufferevent_get_output(c->bev)) == 0;
     if (reusable)
         conn_to_idle(c);
     else
@@ -358,6 +360,21 @@ static bool conn_process_input(rm_upstream_conn_t *c, bool eof)
     return true;
 }
 
+/* Writes the request now rather than on the next loop turn; only what the socket does not take is
+ * left to the bufferevent (EV_WRITE armed until the buffer drains), which saves toggling EPOLLOUT
+ * twice per request. A write error surfaces through the bufferevent's own next write. */
+static void flush_out(rm_upstream_conn_t *c)
+{
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    if (c->state != CONN_BUSY || c->destroy_pending || evbuffer_get_length(out) == 0 || c->write_armed)
+        return;
+    evbuffer_write(out, bufferevent_getfd(c->bev));
+    if (evbuffer_get_length(out) > 0) {
+        c->write_armed = true;
+        bufferevent_enable(c->bev, EV_WRITE);
+    }
+}
+
 static void conn_read_cb(struct bufferevent *bev, void *arg)
 {
     rm_upstream_conn_t *c = arg;
@@ -368,7 +385,10 @@ static void conn_read_cb(struct bufferevent *bev, void *arg)
 static void conn_write_cb(struct bufferevent *bev, void *arg)
 {
     rm_upstream_conn_t *c = arg;
-    (void)bev;
+    if (c->write_armed && evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
+        c->write_armed = false;
+        bufferevent_disable(bev, EV_WRITE);
+    }
     if (c->state == CONN_BUSY && c->cbs != NULL && c->cbs->on_write_drained != NULL)
         c->cbs->on_write_drained(c->ctx);
 }
@@ -390,6 +410,7 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
         RM_STAT_INC(pool->shared->stats.upstream_cx_active);
         RM_STAT_INC(pool->host->stats.cx_active);
         c->state = CONN_BUSY;
+        bufferevent_disable(bev, EV_WRITE); /* from now on writes go through flush_out */
         if (c->cbs == NULL) {
             /* The stream went away while connecting: keep the connection for the next request. */
             conn_to_idle(c);
@@ -527,6 +548,7 @@ void rm_upstream_conn_send_head(rm_upstream_conn_t *c, const rm_request_head_t *
     evbuffer_add(out, "\r\n", 2);
     if (end_stream)
         c->req_complete = true;
+    flush_out(c);
 }
 
 void rm_upstream_conn_send_data(rm_upstream_conn_t *c, struct evbuffer *data, bool end_stream)
@@ -541,6 +563,7 @@ void rm_upstream_conn_send_data(rm_upstream_conn_t *c, struct evbuffer *data, bo
     }
     if (end_stream)
         c->req_complete = true;
+    flush_out(c);
 }
 
 void rm_upstream_conn_send_trailers(rm_upstream_conn_t *c, const rm_headers_t *trailers)
@@ -549,6 +572,7 @@ void rm_upstream_conn_send_trailers(rm_upstream_conn_t *c, const rm_headers_t *t
     if (c->req_chunked)
         rm_h1_write_last_chunk(out, trailers);
     c->req_complete = true;
+    flush_out(c);
 }
 
 size_t rm_upstream_conn_write_buffered(const rm_upstream_conn_t *c)
