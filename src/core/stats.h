@@ -26,8 +26,6 @@ typedef _Atomic int64_t rm_gauge_t;
     X(upstream_cx_destroy_local, C)                                                                          \
     X(upstream_cx_idle_timeout, C)                                                                           \
     X(upstream_cx_protocol_error, C)                                                                         \
-    X(upstream_cx_rx_bytes_total, C)                                                                         \
-    X(upstream_cx_tx_bytes_total, C)                                                                         \
     X(upstream_rq_total, C)                                                                                  \
     X(upstream_rq_active, G)                                                                                 \
     X(upstream_rq_completed, C)                                                                              \
@@ -53,8 +51,6 @@ typedef _Atomic int64_t rm_gauge_t;
     X(downstream_cx_protocol_error, C)                                                                       \
     X(downstream_cx_idle_timeout, C)                                                                         \
     X(downstream_cx_destroy_remote_active_rq, C)                                                             \
-    X(downstream_cx_rx_bytes_total, C)                                                                       \
-    X(downstream_cx_tx_bytes_total, C)                                                                       \
     X(downstream_rq_total, C)                                                                                \
     X(downstream_rq_active, G)                                                                               \
     X(downstream_rq_http1_total, C)                                                                          \
@@ -95,13 +91,6 @@ typedef struct {
 typedef struct {
     RM_HOST_STATS(RM_STAT_FIELD)
 } rm_host_stats_t;
-
-/* Server-wide stats (prefix given in the name). */
-typedef struct {
-    rm_gauge_t cluster_manager_active_clusters;
-    rm_counter_t server_worker_snapshot_adopted;
-    rm_gauge_t server_live;
-} rm_server_stats_t;
 
 /* Visitor used by the admin: called with a full name and value for each stat of a block. */
 typedef void (*rm_stats_visit_cb)(void *ctx, const char *prefix, const char *name, int64_t value,

@@ -319,8 +319,6 @@ static void ds_stream_done(void *ds)
     c->rstate = RS_HEAD;
     rm_h1_body_reader_free(&c->body);
     memset(&c->body, 0, sizeof(c->body));
-    if (!c->paused_by_proxy)
-        bufferevent_enable(c->bev, EV_READ);
     c->paused_by_proxy = false;
     bufferevent_enable(c->bev, EV_READ);
     event_active(c->resume_ev, EV_READ, 0); /* a pipelined request may be waiting */
@@ -352,7 +350,7 @@ static void reject(rm_h1_server_conn_t *c, int status, const char *why)
 }
 
 /* Builds the protocol-neutral head from a parsed request. */
-static void build_head(rm_h1_server_conn_t *c, const rm_h1_request_t *r, rm_request_head_t *head)
+static void build_head(const rm_h1_request_t *r, rm_request_head_t *head)
 {
     memset(head, 0, sizeof(*head));
     head->method = rm_strndup(r->method, r->method_len);
@@ -385,7 +383,6 @@ static void build_head(rm_h1_server_conn_t *c, const rm_h1_request_t *r, rm_requ
             continue;
         rm_headers_add(&head->headers, h->name, h->name_len, h->value, h->value_len);
     }
-    (void)c;
 }
 
 /* Tries to parse one request head. Returns 1 when a stream started, 0 when more bytes are
@@ -430,7 +427,7 @@ static int parse_request(rm_h1_server_conn_t *c)
     evtimer_del(c->idle_timer);
 
     rm_request_head_t head;
-    build_head(c, &r, &head);
+    build_head(&r, &head);
     c->req_keep_alive = r.keep_alive;
     c->req_is_head = r.method_len == 4 && memcmp(r.method, "HEAD", 4) == 0;
     c->req_minor = r.version_minor;

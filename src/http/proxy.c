@@ -50,6 +50,7 @@ struct rm_proxy_stream {
     rm_host_t *host;
     rm_upstream_conn_t *conn;
     bool conn_ready;
+    bool pending; /* waiting for a new upstream connection (Envoy's pending request) */
 
     struct evbuffer *req_buf; /* request body waiting for the upstream connection */
     struct event *timeout_ev;
@@ -71,6 +72,7 @@ struct rm_proxy_stream {
 };
 
 static void stream_finish(rm_proxy_stream_t *ps, bool call_done);
+static void end_pending(rm_proxy_stream_t *ps);
 
 static void flags_str(uint32_t flags, char *buf, size_t len)
 {
@@ -158,6 +160,7 @@ static void stream_finish(rm_proxy_stream_t *ps, bool call_done)
     rm_listener_t *l = ps->listener;
     rm_hcm_stats_t *st = &l->stats;
     detach_upstream(ps, !call_done);
+    end_pending(ps);
     if (ps->timeout_ev)
         event_free(ps->timeout_ev);
     if (ps->idle_ev)
@@ -222,6 +225,14 @@ static void touch(rm_proxy_stream_t *ps);
 
 /* ---- upstream callbacks ---- */
 
+static void end_pending(rm_proxy_stream_t *ps)
+{
+    if (ps->pending) {
+        ps->pending = false;
+        RM_STAT_DEC(ps->cluster->shared->stats.upstream_rq_pending_active);
+    }
+}
+
 static void flush_request_body(rm_proxy_stream_t *ps)
 {
     size_t n = evbuffer_get_length(ps->req_buf);
@@ -232,6 +243,7 @@ static void flush_request_body(rm_proxy_stream_t *ps)
 static void up_on_ready(void *ctx, rm_upstream_conn_t *conn)
 {
     rm_proxy_stream_t *ps = ctx;
+    end_pending(ps);
     ps->conn = conn;
     ps->conn_ready = true;
     ps->upstream_start_ms = rm_clock_now_ms(ps->worker->clock);
@@ -249,6 +261,7 @@ static void up_on_ready(void *ctx, rm_upstream_conn_t *conn)
 static void up_on_pool_failure(void *ctx, rm_upstream_reset_t reason)
 {
     rm_proxy_stream_t *ps = ctx;
+    end_pending(ps);
     ps->conn = NULL;
     char body[160];
     snprintf(body, sizeof(body),
@@ -484,8 +497,13 @@ rm_proxy_stream_t *rm_proxy_stream_start(rm_worker_t *w, rm_listener_t *l, const
     rm_h1_pool_t *pool = rm_tlcm_pool(tl, ps->cluster, h);
     bool ready = false;
     ps->conn = rm_h1_pool_acquire(pool, &upstream_cbs, ps, &ready);
-    if (ready)
+    if (ready) {
         up_on_ready(ps, ps->conn);
+    } else {
+        ps->pending = true;
+        RM_STAT_INC(ps->cluster->shared->stats.upstream_rq_pending_total);
+        RM_STAT_INC(ps->cluster->shared->stats.upstream_rq_pending_active);
+    }
     return ps;
 }
 
