@@ -135,18 +135,11 @@ static int decode_double(rm_yaml_decoder_t *d, const yaml_node_t *n, double *out
 
 static int decode_bool(rm_yaml_decoder_t *d, const yaml_node_t *n, protobuf_c_boolean *out)
 {
-    char buf[64];
-    if (is_plain(n)) {
-        if (scalar_is(n, "true") || scalar_is(n, "True") || scalar_is(n, "TRUE")) {
-            *out = 1;
-            return 0;
-        }
-        if (scalar_is(n, "false") || scalar_is(n, "False") || scalar_is(n, "FALSE")) {
-            *out = 0;
-            return 0;
-        }
-    }
-    return rm_yaml_fail(d, "expected true or false, got %s", rm_yaml_kind(n, buf, sizeof(buf)));
+    bool b;
+    if (rm_yaml_scalar_bool(d, n, &b) != 0)
+        return -1;
+    *out = b;
+    return 0;
 }
 
 static void enum_names(const ProtobufCEnumDescriptor *e, char *buf, size_t buflen)

@@ -353,21 +353,25 @@ int rm_yaml_decode_uint32(rm_yaml_decoder_t *d, yaml_node_t *n, void *obj, const
     return 0;
 }
 
-int rm_yaml_decode_bool(rm_yaml_decoder_t *d, yaml_node_t *n, void *obj, const rm_yaml_field_t *f)
+int rm_yaml_scalar_bool(rm_yaml_decoder_t *d, const yaml_node_t *n, bool *out)
 {
     char buf[64];
-    bool *dst = field_ptr(obj, f);
     if (is_plain(n)) {
         if (scalar_is(n, "true") || scalar_is(n, "True") || scalar_is(n, "TRUE")) {
-            *dst = true;
+            *out = true;
             return 0;
         }
         if (scalar_is(n, "false") || scalar_is(n, "False") || scalar_is(n, "FALSE")) {
-            *dst = false;
+            *out = false;
             return 0;
         }
     }
     return rm_yaml_fail(d, "expected true or false, got %s", rm_yaml_kind(n, buf, sizeof(buf)));
+}
+
+int rm_yaml_decode_bool(rm_yaml_decoder_t *d, yaml_node_t *n, void *obj, const rm_yaml_field_t *f)
+{
+    return rm_yaml_scalar_bool(d, n, field_ptr(obj, f));
 }
 
 static void enum_list(const rm_yaml_enum_t *e, bool supported_only, char *buf, size_t buflen)

@@ -133,6 +133,8 @@ int rm_yaml_check_string(rm_yaml_decoder_t *, yaml_node_t *, void *,
                          const rm_yaml_field_t *); /* validated, not stored */
 int rm_yaml_decode_uint32(rm_yaml_decoder_t *, yaml_node_t *, void *,
                           const rm_yaml_field_t *); /* [uint32_t] rm_yaml_range_t or NULL */
+/* A YAML boolean (true/True/TRUE, false/False/FALSE, plain scalars only) into *out. */
+int rm_yaml_scalar_bool(rm_yaml_decoder_t *d, const yaml_node_t *n, bool *out);
 int rm_yaml_decode_bool(rm_yaml_decoder_t *, yaml_node_t *, void *, const rm_yaml_field_t *); /* [bool] */
 int rm_yaml_decode_enum(rm_yaml_decoder_t *, yaml_node_t *, void *,
                         const rm_yaml_field_t *); /* [int-sized enum] rm_yaml_enum_t */
