@@ -43,6 +43,37 @@ typedef _Atomic int64_t rm_gauge_t;
     X(membership_total, G)                                                                                   \
     X(membership_healthy, G)
 
+/* Outlier detection, shown as cluster.<name>.outlier_detection.<stat> (Envoy's names). */
+#define RM_CLUSTER_OD_STATS(X)                                                                               \
+    X(ejections_active, G)                                                                                   \
+    X(ejections_enforced_total, C)                                                                           \
+    X(ejections_overflow, C)                                                                                 \
+    X(ejections_enforced_consecutive_5xx, C)                                                                 \
+    X(ejections_detected_consecutive_5xx, C)                                                                 \
+    X(ejections_enforced_consecutive_gateway_failure, C)                                                     \
+    X(ejections_detected_consecutive_gateway_failure, C)                                                     \
+    X(ejections_enforced_consecutive_local_origin_failure, C)                                                \
+    X(ejections_detected_consecutive_local_origin_failure, C)                                                \
+    X(ejections_enforced_success_rate, C)                                                                    \
+    X(ejections_detected_success_rate, C)                                                                    \
+    X(ejections_enforced_local_origin_success_rate, C)                                                       \
+    X(ejections_detected_local_origin_success_rate, C)                                                       \
+    X(ejections_enforced_failure_percentage, C)                                                              \
+    X(ejections_detected_failure_percentage, C)                                                              \
+    X(ejections_enforced_failure_percentage_local_origin, C)                                                 \
+    X(ejections_detected_failure_percentage_local_origin, C)
+
+/* Active health checking, shown as cluster.<name>.health_check.<stat> (Envoy's names). */
+#define RM_CLUSTER_HC_STATS(X)                                                                               \
+    X(attempt, C)                                                                                            \
+    X(success, C)                                                                                            \
+    X(failure, C)                                                                                            \
+    X(network_failure, C)                                                                                    \
+    X(passive_failure, C)                                                                                    \
+    X(verify_cluster, C)                                                                                     \
+    X(healthy, G)                                                                                            \
+    X(degraded, G)
+
 /* Suffixes after "http.<stat_prefix>.". */
 #define RM_HCM_STATS(X)                                                                                      \
     X(downstream_cx_total, C)                                                                                \
@@ -81,7 +112,17 @@ typedef _Atomic int64_t rm_gauge_t;
 #define RM_STAT_FIELD(name, kind) RM_STAT_FIELD_##kind(name)
 
 typedef struct {
+    RM_CLUSTER_OD_STATS(RM_STAT_FIELD)
+} rm_cluster_od_stats_t;
+
+typedef struct {
+    RM_CLUSTER_HC_STATS(RM_STAT_FIELD)
+} rm_cluster_hc_stats_t;
+
+typedef struct {
     RM_CLUSTER_STATS(RM_STAT_FIELD)
+    rm_cluster_od_stats_t od;
+    rm_cluster_hc_stats_t hc;
 } rm_cluster_stats_t;
 
 typedef struct {

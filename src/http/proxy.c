@@ -10,6 +10,7 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "upstream/h1_pool.h"
+#include "upstream/outlier.h"
 #include "upstream/tl_cluster_manager.h"
 
 /* Envoy's response flags, as they appear in access logs. */
@@ -247,6 +248,7 @@ static void up_on_ready(void *ctx, rm_upstream_conn_t *conn)
     ps->conn = conn;
     ps->conn_ready = true;
     ps->upstream_start_ms = rm_clock_now_ms(ps->worker->clock);
+    rm_outlier_put_local(ps->cluster, ps->host, RM_OUTLIER_LOCAL_CONNECT_SUCCESS);
     bool has_body = !ps->req_complete || evbuffer_get_length(ps->req_buf) > 0;
     bool end = !has_body;
     rm_upstream_conn_send_head(conn, &ps->req, has_body, end);
@@ -263,6 +265,9 @@ static void up_on_pool_failure(void *ctx, rm_upstream_reset_t reason)
     rm_proxy_stream_t *ps = ctx;
     end_pending(ps);
     ps->conn = NULL;
+    rm_outlier_put_local(ps->cluster, ps->host,
+                         reason == RM_UPSTREAM_RESET_CONNECT_TIMEOUT ? RM_OUTLIER_LOCAL_TIMEOUT
+                                                                     : RM_OUTLIER_LOCAL_CONNECT_FAILED);
     char body[160];
     snprintf(body, sizeof(body),
              "upstream connect error or disconnect/reset before headers. reset reason: %s",
@@ -278,6 +283,7 @@ static void up_on_response_headers(void *ctx, rm_response_head_t *head, bool end
     ps->upstream_svc_ms = (int64_t)(now - ps->upstream_start_ms);
     ps->status = head->status;
     RM_STAT_STATUS_CLASS(&ps->cluster->shared->stats, upstream_rq_, head->status);
+    rm_outlier_put_http_status(ps->cluster, ps->host, head->status);
     char svc[24];
     int n = snprintf(svc, sizeof(svc), "%lld", (long long)ps->upstream_svc_ms);
     rm_headers_set(&head->headers, "x-envoy-upstream-service-time", svc, (size_t)n);
@@ -313,6 +319,7 @@ static void up_on_reset(void *ctx, rm_upstream_reset_t reason)
     rm_proxy_stream_t *ps = ctx;
     ps->conn = NULL;
     RM_STAT_INC(ps->cluster->shared->stats.upstream_rq_rx_reset);
+    rm_outlier_put_local(ps->cluster, ps->host, RM_OUTLIER_LOCAL_CONNECT_FAILED);
     uint32_t flag =
         reason == RM_UPSTREAM_RESET_PROTOCOL_ERROR ? RF_UPSTREAM_PROTOCOL_ERROR : RF_UPSTREAM_REMOTE_RESET;
     if (!ps->resp_headers_sent) {
@@ -358,6 +365,7 @@ static void route_timeout_cb(evutil_socket_t fd, short what, void *arg)
         RM_STAT_INC(ps->cluster->shared->stats.upstream_rq_timeout);
         if (ps->host)
             RM_STAT_INC(ps->host->stats.rq_timeout);
+        rm_outlier_put_local(ps->cluster, ps->host, RM_OUTLIER_LOCAL_TIMEOUT);
     }
     RM_STAT_INC(ps->listener->stats.downstream_rq_timeout);
     detach_upstream(ps, true);

@@ -5,6 +5,7 @@
 #ifndef RM_UPSTREAM_CLUSTER_H
 #define RM_UPSTREAM_CLUSTER_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -19,6 +20,10 @@ typedef struct {
     rm_cluster_stats_t stats;
     /* Bumped whenever a host's health flags change; workers rebuild healthy lists lazily. */
     _Atomic uint64_t health_epoch;
+    /* Set by the main thread while an outlier detector runs for the cluster: workers make it active
+     * (under the lock, which only threshold crossings take) so ejections are decided promptly. */
+    pthread_mutex_t wake_lock;
+    struct event *outlier_wake;
 } rm_cluster_shared_t;
 
 typedef struct {
@@ -39,7 +44,8 @@ typedef struct rm_cluster {
     uint64_t slow_start_window_ms;  /* 0: no slow start */
     double slow_start_aggression;
     double slow_start_min_weight_percent;
-    rm_priority_level_t *levels; /* index = priority */
+    rm_outlier_detection_config_t outlier; /* enabled false: no passive health checking */
+    rm_priority_level_t *levels;           /* index = priority */
     size_t num_levels;
     rm_host_t **hosts; /* all hosts, priority order; references */
     size_t num_hosts;

@@ -160,7 +160,8 @@ static void test_static_clusters_survive_cds(void **state)
     struct event_base *base = event_base_new();
     rm_bootstrap_config_t b;
     memset(&b, 0, sizeof(b));
-    rm_endpoint_config_t ep = {{"127.0.0.1", 9000}, 1, 0, RM_HEALTH_STATUS_UNKNOWN};
+    rm_endpoint_config_t ep = {
+        .address = {"127.0.0.1", 9000}, .weight = 1, .health_status = RM_HEALTH_STATUS_UNKNOWN};
     rm_cluster_config_t st = {.name = "xds",
                               .type = RM_CLUSTER_STATIC,
                               .connect_timeout_ms = 1000,

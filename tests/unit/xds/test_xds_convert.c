@@ -593,9 +593,12 @@ static void test_unsupported_fields(void **state)
     } while (0)
 
     CASE((f.c.n_health_checks = 1, f.c.health_checks = hcs),
-         "cluster 'web': health_checks: not supported yet");
+         "cluster 'web': health_checks[0].timeout: required");
     CASE(f.c.circuit_breakers = &cb, "cluster 'web': circuit_breakers: not supported yet");
-    CASE(f.c.outlier_detection = &od, "cluster 'web': outlier_detection: not supported yet");
+    UInt32Value too_big = GOOGLE__PROTOBUF__UINT32_VALUE__INIT;
+    too_big.value = 101;
+    CASE((od.max_ejection_percent = &too_big, f.c.outlier_detection = &od),
+         "cluster 'web': outlier_detection.max_ejection_percent: must be 0..100");
     CASE((common.update_merge_window = &f.connect_timeout, f.c.common_lb_config = &common),
          "cluster 'web': common_lb_config.update_merge_window: not supported yet");
     CASE(f.c.http2_protocol_options = &h2, "cluster 'web': http2_protocol_options: not supported yet");
