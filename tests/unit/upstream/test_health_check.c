@@ -302,6 +302,7 @@ static void test_http_checker(void **state)
 
 typedef struct {
     int accepted;
+    int open;
     const char *reply;
 } tcp_server_t;
 
@@ -318,9 +319,11 @@ static void tcp_read(struct bufferevent *bev, void *arg)
 
 static void tcp_event(struct bufferevent *bev, short what, void *arg)
 {
-    (void)arg;
-    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
+    tcp_server_t *t = arg;
+    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
         bufferevent_free(bev);
+        t->open--;
+    }
 }
 
 static void tcp_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int len, void *arg)
@@ -329,6 +332,7 @@ static void tcp_accept(struct evconnlistener *l, evutil_socket_t fd, struct sock
     (void)len;
     tcp_server_t *t = arg;
     t->accepted++;
+    t->open++;
     struct bufferevent *bev = bufferevent_socket_new(evconnlistener_get_base(l), fd, BEV_OPT_CLOSE_ON_FREE);
     bufferevent_setcb(bev, tcp_read, NULL, tcp_event, t);
     bufferevent_enable(bev, EV_READ | EV_WRITE);
@@ -339,7 +343,7 @@ static void test_tcp_checker(void **state)
     (void)state;
     run_t r = {0};
     r.base = event_base_new();
-    tcp_server_t ts = {0, "PONG"};
+    tcp_server_t ts = {0, 0, "PONG"};
     struct sockaddr_in sin = {0};
     sin.sin_family = AF_INET;
     sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -373,6 +377,10 @@ static void test_tcp_checker(void **state)
     ts.reply = "PONG";
     run_until(&r, false, 0);
     rm_health_checker_destroy(r.hc);
+    /* The checker closed its connection: let the server side see it and free its end. */
+    for (int i = 0; i < 1000 && ts.open > 0; i++)
+        event_base_loop(r.base, EVLOOP_ONCE);
+    assert_int_equal(ts.open, 0);
     evconnlistener_free(l);
     rm_host_unref(r.host);
     rm_cluster_shared_unref(r.shared);
