@@ -69,8 +69,6 @@ typedef _Atomic int64_t rm_gauge_t;
     X(success, C)                                                                                            \
     X(failure, C)                                                                                            \
     X(network_failure, C)                                                                                    \
-    X(passive_failure, C)                                                                                    \
-    X(verify_cluster, C)                                                                                     \
     X(healthy, G)                                                                                            \
     X(degraded, G)
 
