@@ -171,6 +171,12 @@ static void test_consecutive_5xx_ejects_and_returns(void **state)
               "num_ejections");
     free(line);
     expect_all_from(10, "u2");
+    harness_resp_t js;
+    IT_ASSERT(harness_admin_get(g_remora, "/clusters?format=json", &js) == 0 && js.status == 200, "json");
+    IT_ASSERT(strstr(js.body, "\"health_flags\": \"/failed_outlier_check\"") != NULL &&
+                  strstr(js.body, "\"num_ejections\": 1") != NULL,
+              "/clusters?format=json shows the ejection: %s", js.body);
+    harness_resp_free(&js);
     /* u1 recovers; it comes back once its 1 s ejection is over. */
     control(ports[0], "normal");
     wait_stat("outlier_detection.ejections_active", 0);
@@ -256,6 +262,40 @@ static void test_active_http_check(void **state)
     expect_all_from(6, "h2");
 }
 
+/* health_check_config.port_value sends the checks elsewhere than the traffic: the traffic port
+ * answers fine, the check port fails, and the host is taken out. */
+static void test_health_check_port_override(void **state)
+{
+    (void)state;
+    int traffic = harness_start_upstream("t1", NULL), checks = harness_start_upstream("c1", NULL),
+        other = harness_start_upstream("t2", NULL);
+    char *extra = harness_fmt("health_checks: [{timeout: 1s, interval: 0.1s, no_traffic_interval: 0.1s, "
+                              "unhealthy_threshold: 1, healthy_threshold: 1, "
+                              "http_health_check: {path: /status/200}}]");
+    char *cluster = harness_fmt(
+        "{name: backend, type: STATIC, connect_timeout: 1s, %s, load_assignment: {cluster_name: backend, "
+        "endpoints: [{lb_endpoints: ["
+        "{endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: %d}}, "
+        "health_check_config: {port_value: %d}}}, "
+        "{endpoint: {address: {socket_address: {address: 127.0.0.1, port_value: %d}}}}]}]}}",
+        extra, traffic, checks, other);
+    harness_listener_spec_t listener = {0};
+    char *yaml = harness_yaml_bootstrap(&listener, 1, &cluster, 1);
+    const char *args[] = {"--workers", "1", NULL};
+    g_remora = harness_start_remora(yaml, args);
+    free(yaml);
+    free(cluster);
+    free(extra);
+    IT_ASSERT(g_remora != NULL, "remora did not start");
+    g_port = harness_listener_port(g_remora, "ingress");
+    wait_stat("health_check.healthy", 2);
+    control(checks, "fail");
+    wait_flags(traffic, "/failed_active_hc");
+    expect_all_from(4, "t2");
+    control(checks, "normal");
+    wait_flags(traffic, "healthy");
+}
+
 /* An ejected host returns on a passing active check, long before its ejection time. */
 static void test_active_check_returns_ejected_host(void **state)
 {
@@ -290,6 +330,7 @@ int main(void)
         cmocka_unit_test_teardown(test_slow_upstream_is_ejected, teardown),
         cmocka_unit_test_teardown(test_active_http_check, teardown),
         cmocka_unit_test_teardown(test_active_check_returns_ejected_host, teardown),
+        cmocka_unit_test_teardown(test_health_check_port_override, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
