@@ -184,8 +184,10 @@ static void count_detected(rm_outlier_detector_t *d, rm_outlier_type_t t, bool e
 
 static void eject(rm_outlier_detector_t *d, rm_host_t *h, rm_outlier_type_t t)
 {
-    count_detected(d, t, false);
-    if (ejected(h) || !enforce(d, t))
+    if (ejected(h))
+        return;
+    count_detected(d, t, false); /* every detection, enforced or not */
+    if (!enforce(d, t))
         return;
     const rm_outlier_detection_config_t *c = &d->cfg;
     int64_t active = RM_STAT_GET(ods(d)->ejections_active);
