@@ -6,11 +6,13 @@
 #define RM_UPSTREAM_CLUSTER_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "config/config.h"
 #include "core/stats.h"
+#include "upstream/fail_fast.h"
 #include "upstream/host.h"
 
 typedef struct {
@@ -19,6 +21,14 @@ typedef struct {
     rm_cluster_stats_t stats;
     /* Bumped whenever a host's health flags change; workers rebuild healthy lists lazily. */
     _Atomic uint64_t health_epoch;
+    /* Circuit breakers, cluster-wide across workers. The limits are those of the newest cluster
+     * version (stored by rm_cluster_create); the counts are what the breakers compare with:
+     * connections opened and not yet closed (connecting ones included), and retries scheduled and
+     * not yet started. Requests and pending requests use upstream_rq_active / _pending_active. */
+    _Atomic uint32_t max_connections;
+    _Atomic int64_t cx_open;
+    _Atomic int64_t retries_active;
+    rm_fail_fast_t fail_fast;
 } rm_cluster_shared_t;
 
 typedef struct {
@@ -39,6 +49,9 @@ typedef struct rm_cluster {
     uint64_t slow_start_window_ms;  /* 0: no slow start */
     double slow_start_aggression;
     double slow_start_min_weight_percent;
+    rm_circuit_breaker_thresholds_t cb; /* the DEFAULT routing priority's thresholds */
+    rm_circuit_breaker_thresholds_t cb_high;
+    rm_fail_fast_config_t fail_fast;
     rm_priority_level_t *levels; /* index = priority */
     size_t num_levels;
     rm_host_t **hosts; /* all hosts, priority order; references */
@@ -60,6 +73,23 @@ void rm_cluster_unref(rm_cluster_t *c);
 static inline void rm_cluster_bump_health_epoch(rm_cluster_t *c)
 {
     atomic_fetch_add_explicit(&c->shared->health_epoch, 1, memory_order_release);
+}
+
+/* max_connections: may one more connection be opened? */
+static inline bool rm_cluster_cx_can_open(rm_cluster_shared_t *s)
+{
+    int64_t open = atomic_load_explicit(&s->cx_open, memory_order_relaxed);
+    bool ok = open < (int64_t)atomic_load_explicit(&s->max_connections, memory_order_relaxed);
+    atomic_store_explicit(&s->stats.cb_default_cx_open, ok ? 0 : 1, memory_order_relaxed);
+    return ok;
+}
+
+static inline void rm_cluster_cx_close(rm_cluster_shared_t *s)
+{
+    int64_t open = atomic_fetch_sub_explicit(&s->cx_open, 1, memory_order_relaxed) - 1;
+    if (open < (int64_t)atomic_load_explicit(&s->max_connections, memory_order_relaxed) &&
+        atomic_load_explicit(&s->stats.cb_default_cx_open, memory_order_relaxed) != 0)
+        atomic_store_explicit(&s->stats.cb_default_cx_open, 0, memory_order_relaxed);
 }
 
 #endif

@@ -351,7 +351,7 @@ static void test_retry_avoidance(void **state)
         for (int i = 0; i < 200; i++) {
             rm_host_t *tried[3];
             tried[0] = f.lb->ops->pick(f.lb, NULL);
-            rm_lb_context_t ctx = {tried, 1};
+            rm_lb_context_t ctx = {tried, 1, 0};
             tried[1] = f.lb->ops->pick(f.lb, &ctx);
             assert_ptr_not_equal(tried[1], tried[0]);
             ctx.num_tried = 2;
