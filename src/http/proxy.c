@@ -9,6 +9,7 @@
 
 #include "core/log.h"
 #include "core/mem.h"
+#include "http/retry.h"
 #include "upstream/fail_fast.h"
 #include "upstream/h1_pool.h"
 #include "upstream/tl_cluster_manager.h"
@@ -393,65 +394,6 @@ static void stream_finish(rm_proxy_stream_t *ps, bool call_done)
 
 /* ---- retries ---- */
 
-typedef enum {
-    RETRY_CAUSE_CONNECT_FAILURE,
-    RETRY_CAUSE_RESET,
-    RETRY_CAUSE_REFUSED_STREAM,
-    RETRY_CAUSE_PER_TRY_TIMEOUT,
-    RETRY_CAUSE_STATUS,
-} retry_cause_t;
-
-static bool status_retriable(const rm_retry_policy_config_t *rp, int status)
-{
-    uint32_t on = rp->retry_on;
-    if ((on & RM_RETRY_ON_5XX) && status >= 500 && status <= 599)
-        return true;
-    if ((on & RM_RETRY_ON_GATEWAY_ERROR) && (status == 502 || status == 503 || status == 504))
-        return true;
-    if ((on & RM_RETRY_ON_RETRIABLE_4XX) && status == 409)
-        return true;
-    if (on & RM_RETRY_ON_RETRIABLE_STATUS_CODES)
-        for (size_t i = 0; i < rp->num_retriable_status_codes; i++)
-            if ((int)rp->retriable_status_codes[i] == status)
-                return true;
-    return false;
-}
-
-/* Envoy's retry_on semantics: 5xx and gateway-error also cover the failures that produce no response
- * (connect failure, reset, per-try timeout); refused-stream is an HTTP/2 REFUSED_STREAM reset. */
-static bool cause_retriable(const rm_retry_policy_config_t *rp, retry_cause_t cause, int status)
-{
-    uint32_t on = rp->retry_on;
-    uint32_t no_response = RM_RETRY_ON_5XX | RM_RETRY_ON_GATEWAY_ERROR | RM_RETRY_ON_RESET;
-    switch (cause) {
-    case RETRY_CAUSE_CONNECT_FAILURE:
-        return (on & (no_response | RM_RETRY_ON_CONNECT_FAILURE)) != 0;
-    case RETRY_CAUSE_RESET:
-    case RETRY_CAUSE_PER_TRY_TIMEOUT:
-        return (on & no_response) != 0;
-    case RETRY_CAUSE_REFUSED_STREAM:
-        return (on & (no_response | RM_RETRY_ON_REFUSED_STREAM)) != 0;
-    case RETRY_CAUSE_STATUS:
-        return status_retriable(rp, status);
-    }
-    return false;
-}
-
-/* Envoy's jittered exponential back-off: the n-th retry waits a random time below
- * (2^n - 1) * base, capped at max_interval. */
-static uint64_t backoff_ms(rm_proxy_stream_t *ps)
-{
-    uint64_t base = ps->rp->back_off_base_ms ? ps->rp->back_off_base_ms : 25;
-    uint64_t max = ps->rp->back_off_max_ms ? ps->rp->back_off_max_ms : 10 * base;
-    uint32_t n = ps->retries < 32 ? ps->retries : 32;
-    uint64_t ceiling = ((1ull << n) - 1) * base;
-    if (ceiling == 0 || ceiling / base != (1ull << n) - 1 || ceiling > max)
-        ceiling = max;
-    if (ceiling == 0)
-        return 0;
-    return rm_rng_below(&ps->worker->rng, ceiling);
-}
-
 static void retry_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
@@ -467,9 +409,9 @@ static void retry_timer_cb(evutil_socket_t fd, short what, void *arg)
 
 /* Decides whether the failed attempt is retried; if so schedules the next one and returns true (the
  * caller must then leave the stream alone). The attempt's connection is already detached. */
-static bool maybe_retry(rm_proxy_stream_t *ps, retry_cause_t cause, int status)
+static bool maybe_retry(rm_proxy_stream_t *ps, rm_retry_cause_t cause, int status)
 {
-    if (ps->rp == NULL || ps->resp_headers_sent || !cause_retriable(ps->rp, cause, status))
+    if (ps->rp == NULL || ps->resp_headers_sent || !rm_retry_retriable(ps->rp, cause, status))
         return false;
     rm_cluster_shared_t *sh = ps->cluster->shared;
     if (ps->retry_buf == NULL)
@@ -504,7 +446,7 @@ static bool maybe_retry(rm_proxy_stream_t *ps, retry_cause_t cause, int status)
     ps->conn_ready = false;
     if (ps->retry_ev == NULL)
         ps->retry_ev = evtimer_new(ps->worker->base, retry_timer_cb, ps);
-    evtimer_arm_ms(ps->retry_ev, backoff_ms(ps));
+    evtimer_arm_ms(ps->retry_ev, rm_retry_backoff_ms(ps->rp, ps->retries, &ps->worker->rng));
     return true;
 }
 
@@ -560,7 +502,7 @@ static void up_on_pool_failure(void *ctx, rm_upstream_reset_t reason)
     ps->conn = NULL;
     ff_report(ps, true);
     attempt_end(ps, 0);
-    if (maybe_retry(ps, RETRY_CAUSE_CONNECT_FAILURE, 0))
+    if (maybe_retry(ps, RM_RETRY_CAUSE_CONNECT_FAILURE, 0))
         return;
     reset_reply(ps, 503, reason, RF_UPSTREAM_CONNECT_FAILURE);
 }
@@ -575,12 +517,12 @@ static void up_on_response_headers(void *ctx, rm_response_head_t *head, bool end
     RM_STAT_STATUS_CLASS(&c->shared->stats, upstream_rq_, head->status);
     bool slow = c->fail_fast.slow_call_ms > 0 && (uint64_t)svc > c->fail_fast.slow_call_ms;
     ff_report(ps, slow || (head->status >= 500 && !c->fail_fast.ignore_5xx));
-    if (ps->rp != NULL && cause_retriable(ps->rp, RETRY_CAUSE_STATUS, head->status)) {
+    if (ps->rp != NULL && rm_retry_retriable(ps->rp, RM_RETRY_CAUSE_STATUS, head->status)) {
         /* Drop this response and try again, if the policy still allows it. */
         attempt_end(ps, head->status);
         rm_upstream_conn_t *conn = ps->conn;
         ps->conn = NULL;
-        if (maybe_retry(ps, RETRY_CAUSE_STATUS, head->status)) {
+        if (maybe_retry(ps, RM_RETRY_CAUSE_STATUS, head->status)) {
             if (end_stream)
                 rm_upstream_conn_release(conn);
             else
@@ -637,7 +579,7 @@ static void up_on_reset(void *ctx, rm_upstream_reset_t reason)
     if (!ps->resp_headers_sent) {
         ff_report(ps, true);
         attempt_end(ps, 0);
-        if (maybe_retry(ps, RETRY_CAUSE_RESET, 0))
+        if (maybe_retry(ps, RM_RETRY_CAUSE_RESET, 0))
             return;
         /* Like Envoy: 502 for a response that is not valid HTTP, 503 for a connection that broke. */
         reset_reply(ps, reason == RM_UPSTREAM_RESET_PROTOCOL_ERROR ? 502 : 503, reason, flag);
@@ -714,7 +656,7 @@ static void per_try_timeout_cb(evutil_socket_t fd, short what, void *arg)
     ff_report(ps, true);
     attempt_end(ps, 0);
     if (!ps->resp_headers_sent) {
-        if (maybe_retry(ps, RETRY_CAUSE_PER_TRY_TIMEOUT, 0))
+        if (maybe_retry(ps, RM_RETRY_CAUSE_PER_TRY_TIMEOUT, 0))
             return;
         local_reply(ps, 504, "upstream request timeout", RF_UPSTREAM_REQUEST_TIMEOUT);
         return;
