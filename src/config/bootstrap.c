@@ -39,13 +39,13 @@ _Static_assert(sizeof(rm_http_codec_type_t) == sizeof(int), "enum size");
 #define TYPE_STDERR_LOG "type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StderrAccessLog"
 #define TYPE_FILE_LOG   "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog"
 
-#define NAME_HCM        "envoy.filters.network.http_connection_manager"
-#define NAME_ROUTER     "envoy.filters.http.router"
-#define NAME_STDOUT_LOG "envoy.access_loggers.stdout"
-#define NAME_STDERR_LOG "envoy.access_loggers.stderr"
-#define NAME_FILE_LOG   "envoy.access_loggers.file"
-#define TYPE_FAIL_FAST  RM_FAIL_FAST_TYPE_URL
-#define NAME_FAIL_FAST  RM_FAIL_FAST_EXTENSION
+#define NAME_HCM                   "envoy.filters.network.http_connection_manager"
+#define NAME_ROUTER                "envoy.filters.http.router"
+#define NAME_STDOUT_LOG            "envoy.access_loggers.stdout"
+#define NAME_STDERR_LOG            "envoy.access_loggers.stderr"
+#define NAME_FILE_LOG              "envoy.access_loggers.file"
+#define TYPE_FAIL_FAST             RM_FAIL_FAST_TYPE_URL
+#define NAME_FAIL_FAST             RM_FAIL_FAST_EXTENSION
 #define NAME_HTTP_PROTOCOL_OPTIONS "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 #define NAME_PREVIOUS_HOSTS        "envoy.retry_host_predicates.previous_hosts"
 #define TYPE_PREVIOUS_HOSTS                                                                                  \
@@ -716,8 +716,8 @@ static const rm_yaml_message_t common_lb_message = {"CommonLbConfig", common_lb_
 
 /* ---- cluster.v3.CircuitBreakers ---- */
 
-static const rm_yaml_enum_value_t routing_priority_values[] = {{"DEFAULT", RM_ROUTING_PRIORITY_DEFAULT, false},
-                                                               {"HIGH", RM_ROUTING_PRIORITY_HIGH, false}};
+static const rm_yaml_enum_value_t routing_priority_values[] = {
+    {"DEFAULT", RM_ROUTING_PRIORITY_DEFAULT, false}, {"HIGH", RM_ROUTING_PRIORITY_HIGH, false}};
 static const rm_yaml_enum_t routing_priority_enum = ENUM(routing_priority_values);
 
 typedef struct {
@@ -736,8 +736,8 @@ static void thresholds_init(rm_yaml_decoder_t *d, void *obj)
 static const rm_yaml_field_t thresholds_fields[] = {
     RM_YAML_FIELD("priority", rm_yaml_decode_enum, thresholds_tmp_t, priority, &routing_priority_enum, 0),
     RM_YAML_FIELD("max_connections", rm_yaml_decode_uint32, thresholds_tmp_t, t.max_connections, NULL, 0),
-    RM_YAML_FIELD("max_pending_requests", rm_yaml_decode_uint32, thresholds_tmp_t, t.max_pending_requests, NULL,
-                  0),
+    RM_YAML_FIELD("max_pending_requests", rm_yaml_decode_uint32, thresholds_tmp_t, t.max_pending_requests,
+                  NULL, 0),
     RM_YAML_FIELD("max_requests", rm_yaml_decode_uint32, thresholds_tmp_t, t.max_requests, NULL, 0),
     RM_YAML_FIELD("max_retries", rm_yaml_decode_uint32, thresholds_tmp_t, t.max_retries, NULL, 0),
     RM_YAML_FIELDS_END,
@@ -997,8 +997,9 @@ static const char *const retry_on_names[] = {
 static const char retry_on_unsupported[] = " envoy-ratelimited retriable-headers http3-post-connect-failure "
                                            "reset-before-request cancelled deadline-exceeded internal "
                                            "resource-exhausted unavailable ";
-#define RETRY_ON_SUPPORTED "5xx, gateway-error, reset, connect-failure, retriable-4xx, refused-stream, " \
-                           "retriable-status-codes"
+#define RETRY_ON_SUPPORTED                                                                                   \
+    "5xx, gateway-error, reset, connect-failure, retriable-4xx, refused-stream, "                            \
+    "retriable-status-codes"
 
 static int decode_retry_on(rm_yaml_decoder_t *d, yaml_node_t *n, void *obj, const rm_yaml_field_t *f)
 {
@@ -1029,7 +1030,8 @@ static int decode_retry_on(rm_yaml_decoder_t *d, yaml_node_t *n, void *obj, cons
         char key[72];
         snprintf(key, sizeof(key), " %.64s ", tok);
         if (strstr(retry_on_unsupported, key) != NULL)
-            rc = rm_yaml_fail(d, "condition \"%s\" is not supported yet (supported: " RETRY_ON_SUPPORTED ")", tok);
+            rc = rm_yaml_fail(d, "condition \"%s\" is not supported yet (supported: " RETRY_ON_SUPPORTED ")",
+                              tok);
         else
             rc = rm_yaml_fail(d, "unknown condition \"%s\" (supported: " RETRY_ON_SUPPORTED ")", tok);
     }
@@ -1073,9 +1075,10 @@ static const rm_yaml_message_t back_off_message = {"RetryPolicy.RetryBackOff", b
                                                    back_off_check};
 
 /* retry_host_predicate: [{name: envoy.retry_host_predicates.previous_hosts, typed_config: ...}] */
-static int decode_previous_hosts_name(rm_yaml_decoder_t *d, yaml_node_t *n, void *obj, const rm_yaml_field_t *f)
+static int decode_previous_hosts_name(rm_yaml_decoder_t *d, yaml_node_t *n, void *obj,
+                                      const rm_yaml_field_t *f)
 {
-    char buf[96];
+    char buf[192];
     if (rm_yaml_check_string(d, n, obj, f) != 0)
         return -1;
     if (strcmp((const char *)n->data.scalar.value, NAME_PREVIOUS_HOSTS) != 0)
@@ -1089,8 +1092,8 @@ static const rm_yaml_field_t previous_hosts_config_fields[] = {
     {"@type", rm_yaml_decode_type_url, 0, TYPE_PREVIOUS_HOSTS, RM_YAML_REQUIRED},
     RM_YAML_FIELDS_END,
 };
-static const rm_yaml_message_t previous_hosts_config_message = {"PreviousHostsPredicate",
-                                                                previous_hosts_config_fields, NULL, NULL, NULL};
+static const rm_yaml_message_t previous_hosts_config_message = {
+    "PreviousHostsPredicate", previous_hosts_config_fields, NULL, NULL, NULL};
 static const rm_yaml_field_t host_predicate_fields[] = {
     {"name", decode_previous_hosts_name, 0, NULL, RM_YAML_REQUIRED},
     {"typed_config", rm_yaml_decode_submessage, 0, &previous_hosts_config_message, 0},
@@ -1104,7 +1107,7 @@ static const rm_yaml_seq_t host_predicates_seq = {
 static int decode_previous_priorities_name(rm_yaml_decoder_t *d, yaml_node_t *n, void *obj,
                                            const rm_yaml_field_t *f)
 {
-    char buf[96];
+    char buf[192];
     if (rm_yaml_check_string(d, n, obj, f) != 0)
         return -1;
     if (strcmp((const char *)n->data.scalar.value, NAME_PREVIOUS_PRIORITIES) != 0)
@@ -1116,8 +1119,8 @@ static int decode_previous_priorities_name(rm_yaml_decoder_t *d, yaml_node_t *n,
 
 static const rm_yaml_field_t previous_priorities_config_fields[] = {
     {"@type", rm_yaml_decode_type_url, 0, TYPE_PREVIOUS_PRIORITIES, RM_YAML_REQUIRED},
-    RM_YAML_FIELD("update_frequency", rm_yaml_decode_uint32, rm_retry_policy_config_t, priority_update_frequency,
-                  &at_least_one, RM_YAML_REQUIRED),
+    RM_YAML_FIELD("update_frequency", rm_yaml_decode_uint32, rm_retry_policy_config_t,
+                  priority_update_frequency, &at_least_one, RM_YAML_REQUIRED),
     RM_YAML_FIELDS_END,
 };
 static const rm_yaml_message_t previous_priorities_config_message = {

@@ -169,12 +169,12 @@ typedef struct {
     uint64_t per_try_timeout_ms;
     uint32_t retriable_status_codes[RM_RETRY_MAX_STATUS_CODES];
     size_t num_retriable_status_codes;
-    bool previous_hosts;                        /* retry_host_predicate envoy.retry_host_predicates.previous_hosts */
+    bool previous_hosts; /* retry_host_predicate envoy.retry_host_predicates.previous_hosts */
     uint32_t host_selection_retry_max_attempts; /* default 1 */
-    bool previous_priorities;                   /* retry_priority envoy.retry_priorities.previous_priorities */
-    uint32_t priority_update_frequency;         /* PreviousPrioritiesConfig.update_frequency, >= 1 */
-    uint64_t back_off_base_ms;                  /* retry_back_off.base_interval, default 25 */
-    uint64_t back_off_max_ms;                   /* retry_back_off.max_interval, default 10x base */
+    bool previous_priorities;           /* retry_priority envoy.retry_priorities.previous_priorities */
+    uint32_t priority_update_frequency; /* PreviousPrioritiesConfig.update_frequency, >= 1 */
+    uint64_t back_off_base_ms;          /* retry_back_off.base_interval, default 25 */
+    uint64_t back_off_max_ms;           /* retry_back_off.max_interval, default 10x base */
 } rm_retry_policy_config_t;
 
 typedef struct {

@@ -4,8 +4,8 @@
 #define RM_VISIT_G(s, name)  cb(ctx, prefix, #name, (int64_t)RM_STAT_GET((s)->name), 1);
 #define RM_VISIT(name, kind) RM_VISIT_##kind(s, name)
 
-#define RM_VISIT_NAMED_C(s, field, name) cb(ctx, prefix, name, (int64_t)RM_STAT_GET((s)->field), 0);
-#define RM_VISIT_NAMED_G(s, field, name) cb(ctx, prefix, name, (int64_t)RM_STAT_GET((s)->field), 1);
+#define RM_VISIT_NAMED_C(s, field, name)   cb(ctx, prefix, name, (int64_t)RM_STAT_GET((s)->field), 0);
+#define RM_VISIT_NAMED_G(s, field, name)   cb(ctx, prefix, name, (int64_t)RM_STAT_GET((s)->field), 1);
 #define RM_VISIT_DOTTED(field, kind, name) RM_VISIT_NAMED_##kind(s, field, name)
 
 void rm_cluster_stats_visit(rm_cluster_stats_t *s, const char *prefix, rm_stats_visit_cb cb, void *ctx)

@@ -102,7 +102,6 @@ struct rm_proxy_stream {
     uint64_t bytes_sent;
 };
 
-
 static void stream_finish(rm_proxy_stream_t *ps, bool call_done);
 static bool start_attempt(rm_proxy_stream_t *ps);
 static void touch(rm_proxy_stream_t *ps);
