@@ -1,9 +1,11 @@
 #include "cp_pbyaml.h"
 
+#include "config/config.h"
 #include "core/mem.h"
 #include "envoy/extensions/upstreams/http/v3/http_protocol_options.pb-c.h"
 #include "google/protobuf/any.pb-c.h"
 #include "google/protobuf/duration.pb-c.h"
+#include "remora/config/v1/fail_fast.pb-c.h"
 #include "remora_proto/xds.h"
 
 #include <stdbool.h>
@@ -17,11 +19,12 @@ static const struct {
 } any_types[] = {
     {REMORA_TYPE_URL_UPSTREAM_HTTP_PROTOCOL_OPTIONS,
      &envoy__extensions__upstreams__http__v3__http_protocol_options__descriptor},
+    {RM_FAIL_FAST_TYPE_URL, &remora__config__v1__fail_fast_breaker__descriptor},
 };
 
 const char *rm_cp_pbyaml_any_types(void)
 {
-    return REMORA_TYPE_URL_UPSTREAM_HTTP_PROTOCOL_OPTIONS;
+    return REMORA_TYPE_URL_UPSTREAM_HTTP_PROTOCOL_OPTIONS " " RM_FAIL_FAST_TYPE_URL;
 }
 
 static int decode_message_node(rm_yaml_decoder_t *d, yaml_node_t *n, ProtobufCMessage *msg);

@@ -39,11 +39,20 @@ _Static_assert(sizeof(rm_http_codec_type_t) == sizeof(int), "enum size");
 #define TYPE_STDERR_LOG "type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StderrAccessLog"
 #define TYPE_FILE_LOG   "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog"
 
-#define NAME_HCM        "envoy.filters.network.http_connection_manager"
-#define NAME_ROUTER     "envoy.filters.http.router"
-#define NAME_STDOUT_LOG "envoy.access_loggers.stdout"
-#define NAME_STDERR_LOG "envoy.access_loggers.stderr"
-#define NAME_FILE_LOG   "envoy.access_loggers.file"
+#define NAME_HCM                   "envoy.filters.network.http_connection_manager"
+#define NAME_ROUTER                "envoy.filters.http.router"
+#define NAME_STDOUT_LOG            "envoy.access_loggers.stdout"
+#define NAME_STDERR_LOG            "envoy.access_loggers.stderr"
+#define NAME_FILE_LOG              "envoy.access_loggers.file"
+#define TYPE_FAIL_FAST             RM_FAIL_FAST_TYPE_URL
+#define NAME_FAIL_FAST             RM_FAIL_FAST_EXTENSION
+#define NAME_HTTP_PROTOCOL_OPTIONS "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+#define NAME_PREVIOUS_HOSTS        "envoy.retry_host_predicates.previous_hosts"
+#define TYPE_PREVIOUS_HOSTS                                                                                  \
+    "type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate"
+#define NAME_PREVIOUS_PRIORITIES "envoy.retry_priorities.previous_priorities"
+#define TYPE_PREVIOUS_PRIORITIES                                                                             \
+    "type.googleapis.com/envoy.extensions.retry.priority.previous_priorities.v3.PreviousPrioritiesConfig"
 
 /* ---- a small string set (names and domains must be unique) ---- */
 
@@ -154,6 +163,7 @@ typedef struct {
     bool round_robin_seen;                 /* round_robin_lb_config in the current cluster */
     rm_socket_address_config_t hc_address; /* health_check_config.address being decoded */
     bool hc_kind_seen;                     /* a health checker in the current HealthCheck */
+    bool cb_priority_seen[2];              /* circuit_breakers thresholds priorities in the current cluster */
 } loader_t;
 
 static loader_t *L(rm_yaml_decoder_t *d)
@@ -1087,6 +1097,137 @@ static const rm_yaml_seq_t health_checks_seq = {
     0,
 };
 
+/* ---- cluster.v3.CircuitBreakers ---- */
+
+static const rm_yaml_enum_value_t routing_priority_values[] = {
+    {"DEFAULT", RM_ROUTING_PRIORITY_DEFAULT, false}, {"HIGH", RM_ROUTING_PRIORITY_HIGH, false}};
+static const rm_yaml_enum_t routing_priority_enum = ENUM(routing_priority_values);
+
+typedef struct {
+    rm_routing_priority_t priority;
+    rm_circuit_breaker_thresholds_t t;
+} thresholds_tmp_t;
+
+static void thresholds_init(rm_yaml_decoder_t *d, void *obj)
+{
+    (void)d;
+    thresholds_tmp_t *t = obj;
+    t->priority = RM_ROUTING_PRIORITY_DEFAULT;
+    rm_circuit_breaker_thresholds_default(&t->t);
+}
+
+static const rm_yaml_field_t thresholds_fields[] = {
+    RM_YAML_FIELD("priority", rm_yaml_decode_enum, thresholds_tmp_t, priority, &routing_priority_enum, 0),
+    RM_YAML_FIELD("max_connections", rm_yaml_decode_uint32, thresholds_tmp_t, t.max_connections, NULL, 0),
+    RM_YAML_FIELD("max_pending_requests", rm_yaml_decode_uint32, thresholds_tmp_t, t.max_pending_requests,
+                  NULL, 0),
+    RM_YAML_FIELD("max_requests", rm_yaml_decode_uint32, thresholds_tmp_t, t.max_requests, NULL, 0),
+    RM_YAML_FIELD("max_retries", rm_yaml_decode_uint32, thresholds_tmp_t, t.max_retries, NULL, 0),
+    RM_YAML_FIELDS_END,
+};
+static const char thresholds_unsupported[] = "retry_budget track_remaining max_connection_pools";
+static const rm_yaml_message_t thresholds_message = {"CircuitBreakers.Thresholds", thresholds_fields,
+                                                     thresholds_unsupported, thresholds_init, NULL};
+
+/* One thresholds entry, stored by its priority; a priority may appear once. */
+static int decode_thresholds(rm_yaml_decoder_t *d, yaml_node_t *n, void *obj, const rm_yaml_field_t *f)
+{
+    (void)f;
+    rm_cluster_config_t *c = obj;
+    thresholds_tmp_t t;
+    memset(&t, 0, sizeof(t));
+    if (rm_yaml_decode_message(d, n, &thresholds_message, &t) != 0)
+        return -1;
+    bool *seen = &L(d)->cb_priority_seen[t.priority];
+    if (*seen)
+        return fail_at(d, "priority", "thresholds for priority %s are given twice",
+                       t.priority == RM_ROUTING_PRIORITY_HIGH ? "HIGH" : "DEFAULT");
+    *seen = true;
+    c->circuit_breakers[t.priority] = t.t;
+    return 0;
+}
+
+static const rm_yaml_seq_t thresholds_seq = {decode_thresholds, NULL, 0, 0, 0, 0, NULL, NULL, 0};
+static const rm_yaml_field_t circuit_breakers_fields[] = {
+    {"thresholds", rm_yaml_decode_seq, 0, &thresholds_seq, 0},
+    RM_YAML_FIELDS_END,
+};
+static const char circuit_breakers_unsupported[] = "per_host_thresholds";
+static const rm_yaml_message_t circuit_breakers_message = {"CircuitBreakers", circuit_breakers_fields,
+                                                           circuit_breakers_unsupported, NULL, NULL};
+
+static int decode_circuit_breakers(rm_yaml_decoder_t *d, yaml_node_t *n, void *obj, const rm_yaml_field_t *f)
+{
+    (void)f;
+    rm_cluster_config_t *c = obj;
+    c->circuit_breakers_set = true;
+    rm_circuit_breaker_thresholds_default(&c->circuit_breakers[RM_ROUTING_PRIORITY_DEFAULT]);
+    rm_circuit_breaker_thresholds_default(&c->circuit_breakers[RM_ROUTING_PRIORITY_HIGH]);
+    L(d)->cb_priority_seen[0] = L(d)->cb_priority_seen[1] = false;
+    return rm_yaml_decode_message(d, n, &circuit_breakers_message, obj);
+}
+
+/* ---- typed_extension_protocol_options: remora.fail_fast ---- */
+
+static void fail_fast_init(rm_yaml_decoder_t *d, void *obj)
+{
+    (void)d;
+    rm_fail_fast_config_t *ff = obj;
+    ff->enabled = true;
+    ff->consecutive_failures = 5;
+    ff->open_duration_ms = 30000;
+    ff->half_open_requests = 1;
+}
+
+static const rm_yaml_field_t fail_fast_fields[] = {
+    {"@type", rm_yaml_decode_type_url, 0, TYPE_FAIL_FAST, RM_YAML_REQUIRED},
+    RM_YAML_FIELD("consecutive_failures", rm_yaml_decode_uint32, rm_fail_fast_config_t, consecutive_failures,
+                  &at_least_one, 0),
+    RM_YAML_FIELD("slow_call_threshold", rm_yaml_decode_duration_ms, rm_fail_fast_config_t, slow_call_ms,
+                  &positive, 0),
+    RM_YAML_FIELD("open_duration", rm_yaml_decode_duration_ms, rm_fail_fast_config_t, open_duration_ms,
+                  &positive, 0),
+    RM_YAML_FIELD("half_open_requests", rm_yaml_decode_uint32, rm_fail_fast_config_t, half_open_requests,
+                  &at_least_one, 0),
+    RM_YAML_FIELD("ignore_5xx", rm_yaml_decode_bool, rm_fail_fast_config_t, ignore_5xx, NULL, 0),
+    RM_YAML_FIELDS_END,
+};
+static const rm_yaml_message_t fail_fast_message = {"FailFastBreaker", fail_fast_fields, NULL, fail_fast_init,
+                                                    NULL};
+
+/* A map from extension name to its options; Remora knows one name of its own. */
+static int decode_typed_extension_options(rm_yaml_decoder_t *d, yaml_node_t *n, void *obj,
+                                          const rm_yaml_field_t *f)
+{
+    (void)f;
+    char buf[64];
+    rm_cluster_config_t *c = obj;
+    if (rm_yaml_is_null(n))
+        return 0;
+    if (n->type != YAML_MAPPING_NODE)
+        return rm_yaml_fail(d, "expected a mapping from extension name to options, got %s",
+                            rm_yaml_kind(n, buf, sizeof(buf)));
+    for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+        yaml_node_t *k = yaml_document_get_node(&d->doc, p->key);
+        yaml_node_t *v = yaml_document_get_node(&d->doc, p->value);
+        if (k == NULL || k->type != YAML_SCALAR_NODE)
+            return rm_yaml_fail(d, "extension names must be strings");
+        const char *name = (const char *)k->data.scalar.value;
+        size_t mark = rm_yaml_path_push_key(d, name);
+        int rc;
+        if (strcmp(name, NAME_FAIL_FAST) == 0)
+            rc = rm_yaml_decode_message(d, v, &fail_fast_message, &c->fail_fast);
+        else if (strcmp(name, NAME_HTTP_PROTOCOL_OPTIONS) == 0)
+            rc = rm_yaml_fail(d, "not supported yet");
+        else
+            rc = rm_yaml_fail(d, "unknown extension (supported: " NAME_FAIL_FAST ")");
+        if (rc != 0)
+            return rc;
+        rm_yaml_path_pop(d, mark);
+    }
+    return 0;
+}
+
 /* ---- cluster.v3.Cluster ---- */
 
 static void eds_tmp_reset(loader_t *l)
@@ -1213,13 +1354,15 @@ static const rm_yaml_field_t cluster_fields[] = {
                   &outlier_message, 0),
     RM_YAML_FIELD("health_checks", rm_yaml_decode_seq, rm_cluster_config_t, health_checks, &health_checks_seq,
                   0),
+    {"circuit_breakers", decode_circuit_breakers, 0, NULL, 0},
+    {"typed_extension_protocol_options", decode_typed_extension_options, 0, NULL, 0},
     RM_YAML_FIELDS_END,
 };
 static const char cluster_unsupported[] =
     "transport_socket_matches alt_stat_name cluster_type "
-    "max_requests_per_connection circuit_breakers upstream_http_protocol_options "
+    "max_requests_per_connection upstream_http_protocol_options "
     "common_http_protocol_options http_protocol_options http2_protocol_options "
-    "typed_extension_protocol_options dns_failure_refresh_rate respect_dns_ttl dns_resolvers "
+    "dns_failure_refresh_rate respect_dns_ttl dns_resolvers "
     "use_tcp_for_dns_lookups dns_resolution_config typed_dns_resolver_config wait_for_warm_on_init "
     "cleanup_interval upstream_bind_config lb_subset_config ring_hash_lb_config "
     "maglev_lb_config original_dst_lb_config transport_socket metadata protocol_selection "
@@ -1229,6 +1372,183 @@ static const char cluster_unsupported[] =
     "preconnect_policy connection_pool_per_downstream_connection";
 static const rm_yaml_message_t cluster_message = {"Cluster", cluster_fields, cluster_unsupported,
                                                   cluster_init, cluster_check};
+
+/* ---- route.v3.RetryPolicy ---- */
+
+static const char *const retry_on_names[] = {
+#define RM_RETRY_ON_NAME(e, s) s,
+    RM_RETRY_ON_CONDITIONS(RM_RETRY_ON_NAME)
+#undef RM_RETRY_ON_NAME
+};
+/* Conditions Envoy knows that Remora does not implement (rejected by name rather than ignored). */
+static const char retry_on_unsupported[] = " envoy-ratelimited retriable-headers http3-post-connect-failure "
+                                           "reset-before-request cancelled deadline-exceeded internal "
+                                           "resource-exhausted unavailable ";
+#define RETRY_ON_SUPPORTED                                                                                   \
+    "5xx, gateway-error, reset, connect-failure, retriable-4xx, refused-stream, "                            \
+    "retriable-status-codes"
+
+static int decode_retry_on(rm_yaml_decoder_t *d, yaml_node_t *n, void *obj, const rm_yaml_field_t *f)
+{
+    char *text = NULL;
+    rm_yaml_field_t tmp = {f->name, NULL, 0, NULL, 0};
+    if (rm_yaml_decode_string(d, n, &text, &tmp) != 0)
+        return -1;
+    rm_retry_policy_config_t *rp = obj;
+    int rc = 0;
+    char *save = NULL;
+    for (char *tok = strtok_r(text, ",", &save); tok != NULL && rc == 0; tok = strtok_r(NULL, ",", &save)) {
+        while (*tok == ' ' || *tok == '\t')
+            tok++;
+        size_t len = strlen(tok);
+        while (len > 0 && (tok[len - 1] == ' ' || tok[len - 1] == '\t'))
+            tok[--len] = '\0';
+        if (len == 0)
+            continue;
+        bool found = false;
+        for (size_t i = 0; i < RM_ARRAY_LEN(retry_on_names) && !found; i++) {
+            if (strcmp(tok, retry_on_names[i]) == 0) {
+                rp->retry_on |= 1u << i;
+                found = true;
+            }
+        }
+        if (found)
+            continue;
+        char key[72];
+        snprintf(key, sizeof(key), " %.64s ", tok);
+        if (strstr(retry_on_unsupported, key) != NULL)
+            rc = rm_yaml_fail(d, "condition \"%s\" is not supported yet (supported: " RETRY_ON_SUPPORTED ")",
+                              tok);
+        else
+            rc = rm_yaml_fail(d, "unknown condition \"%s\" (supported: " RETRY_ON_SUPPORTED ")", tok);
+    }
+    free(text);
+    return rc;
+}
+
+static const rm_yaml_range_t http_status_range = {100, 599};
+
+static int decode_status_code(rm_yaml_decoder_t *d, yaml_node_t *n, void *obj, const rm_yaml_field_t *f)
+{
+    (void)f;
+    rm_retry_policy_config_t *rp = obj;
+    if (rp->num_retriable_status_codes >= RM_RETRY_MAX_STATUS_CODES)
+        return rm_yaml_fail(d, "at most %d retriable status codes are supported", RM_RETRY_MAX_STATUS_CODES);
+    rm_yaml_field_t tmp = {NULL, NULL, 0, &http_status_range, 0};
+    if (rm_yaml_decode_uint32(d, n, &rp->retriable_status_codes[rp->num_retriable_status_codes], &tmp) != 0)
+        return -1;
+    rp->num_retriable_status_codes++;
+    return 0;
+}
+
+static const rm_yaml_seq_t status_codes_seq = {decode_status_code, NULL, 0, 0, 0, 0, NULL, NULL, 0};
+
+static int back_off_check(rm_yaml_decoder_t *d, void *obj)
+{
+    rm_retry_policy_config_t *rp = obj;
+    if (rp->back_off_max_ms != 0 && rp->back_off_max_ms < rp->back_off_base_ms)
+        return fail_at(d, "max_interval", "must not be shorter than base_interval");
+    return 0;
+}
+
+static const rm_yaml_field_t back_off_fields[] = {
+    RM_YAML_FIELD("base_interval", rm_yaml_decode_duration_ms, rm_retry_policy_config_t, back_off_base_ms,
+                  &positive, RM_YAML_REQUIRED),
+    RM_YAML_FIELD("max_interval", rm_yaml_decode_duration_ms, rm_retry_policy_config_t, back_off_max_ms,
+                  &positive, 0),
+    RM_YAML_FIELDS_END,
+};
+static const rm_yaml_message_t back_off_message = {"RetryPolicy.RetryBackOff", back_off_fields, NULL, NULL,
+                                                   back_off_check};
+
+/* retry_host_predicate: [{name: envoy.retry_host_predicates.previous_hosts, typed_config: ...}] */
+static int decode_previous_hosts_name(rm_yaml_decoder_t *d, yaml_node_t *n, void *obj,
+                                      const rm_yaml_field_t *f)
+{
+    char buf[192];
+    if (rm_yaml_check_string(d, n, obj, f) != 0)
+        return -1;
+    if (strcmp((const char *)n->data.scalar.value, NAME_PREVIOUS_HOSTS) != 0)
+        return rm_yaml_fail(d, "retry host predicate %s is not supported (only " NAME_PREVIOUS_HOSTS ")",
+                            rm_yaml_kind(n, buf, sizeof(buf)));
+    ((rm_retry_policy_config_t *)obj)->previous_hosts = true;
+    return 0;
+}
+
+static const rm_yaml_field_t previous_hosts_config_fields[] = {
+    {"@type", rm_yaml_decode_type_url, 0, TYPE_PREVIOUS_HOSTS, RM_YAML_REQUIRED},
+    RM_YAML_FIELDS_END,
+};
+static const rm_yaml_message_t previous_hosts_config_message = {
+    "PreviousHostsPredicate", previous_hosts_config_fields, NULL, NULL, NULL};
+static const rm_yaml_field_t host_predicate_fields[] = {
+    {"name", decode_previous_hosts_name, 0, NULL, RM_YAML_REQUIRED},
+    {"typed_config", rm_yaml_decode_submessage, 0, &previous_hosts_config_message, 0},
+    RM_YAML_FIELDS_END,
+};
+static const rm_yaml_message_t host_predicate_message = {"RetryHostPredicate", host_predicate_fields, NULL,
+                                                         NULL, NULL};
+static const rm_yaml_seq_t host_predicates_seq = {
+    rm_yaml_decode_submessage, &host_predicate_message, 0, 0, 0, 0, NULL, NULL, 0};
+
+static int decode_previous_priorities_name(rm_yaml_decoder_t *d, yaml_node_t *n, void *obj,
+                                           const rm_yaml_field_t *f)
+{
+    char buf[192];
+    if (rm_yaml_check_string(d, n, obj, f) != 0)
+        return -1;
+    if (strcmp((const char *)n->data.scalar.value, NAME_PREVIOUS_PRIORITIES) != 0)
+        return rm_yaml_fail(d, "retry priority %s is not supported (only " NAME_PREVIOUS_PRIORITIES ")",
+                            rm_yaml_kind(n, buf, sizeof(buf)));
+    ((rm_retry_policy_config_t *)obj)->previous_priorities = true;
+    return 0;
+}
+
+static const rm_yaml_field_t previous_priorities_config_fields[] = {
+    {"@type", rm_yaml_decode_type_url, 0, TYPE_PREVIOUS_PRIORITIES, RM_YAML_REQUIRED},
+    RM_YAML_FIELD("update_frequency", rm_yaml_decode_uint32, rm_retry_policy_config_t,
+                  priority_update_frequency, &at_least_one, RM_YAML_REQUIRED),
+    RM_YAML_FIELDS_END,
+};
+static const rm_yaml_message_t previous_priorities_config_message = {
+    "PreviousPrioritiesConfig", previous_priorities_config_fields, NULL, NULL, NULL};
+static const rm_yaml_field_t retry_priority_fields[] = {
+    {"name", decode_previous_priorities_name, 0, NULL, RM_YAML_REQUIRED},
+    {"typed_config", rm_yaml_decode_submessage, 0, &previous_priorities_config_message, RM_YAML_REQUIRED},
+    RM_YAML_FIELDS_END,
+};
+static const rm_yaml_message_t retry_priority_message = {"RetryPriority", retry_priority_fields, NULL, NULL,
+                                                         NULL};
+
+static void retry_policy_init(rm_yaml_decoder_t *d, void *obj)
+{
+    (void)d;
+    rm_retry_policy_config_t *rp = obj;
+    memset(rp, 0, sizeof(*rp));
+    rp->set = true;
+    rp->num_retries = 1;
+    rp->host_selection_retry_max_attempts = 1;
+    rp->back_off_base_ms = 25;
+}
+
+static const rm_yaml_field_t retry_policy_fields[] = {
+    {"retry_on", decode_retry_on, 0, NULL, 0},
+    RM_YAML_FIELD("num_retries", rm_yaml_decode_uint32, rm_retry_policy_config_t, num_retries, NULL, 0),
+    RM_YAML_FIELD("per_try_timeout", rm_yaml_decode_duration_ms, rm_retry_policy_config_t, per_try_timeout_ms,
+                  NULL, 0),
+    {"retriable_status_codes", rm_yaml_decode_seq, 0, &status_codes_seq, 0},
+    {"retry_host_predicate", rm_yaml_decode_seq, 0, &host_predicates_seq, 0},
+    RM_YAML_FIELD("host_selection_retry_max_attempts", rm_yaml_decode_uint32, rm_retry_policy_config_t,
+                  host_selection_retry_max_attempts, NULL, 0),
+    {"retry_priority", rm_yaml_decode_submessage, 0, &retry_priority_message, 0},
+    {"retry_back_off", rm_yaml_decode_submessage, 0, &back_off_message, 0},
+    RM_YAML_FIELDS_END,
+};
+static const char retry_policy_unsupported[] = "per_try_idle_timeout retry_options_predicates "
+                                               "rate_limited_retry_back_off retriable_headers "
+                                               "retriable_request_headers";
+static const rm_yaml_message_t retry_policy_message = {"RetryPolicy", retry_policy_fields,
+                                                       retry_policy_unsupported, retry_policy_init, NULL};
 
 /* ---- route.v3 ---- */
 
@@ -1292,13 +1612,15 @@ static const rm_yaml_field_t route_action_fields[] = {
     RM_YAML_FIELD("cluster", decode_route_cluster, rm_route_config_t, cluster, NULL,
                   RM_YAML_REQUIRED | RM_YAML_NONEMPTY),
     RM_YAML_FIELD("timeout", rm_yaml_decode_duration_ms, rm_route_config_t, timeout_ms, NULL, 0),
+    RM_YAML_FIELD("retry_policy", rm_yaml_decode_submessage, rm_route_config_t, retry_policy,
+                  &retry_policy_message, 0),
     RM_YAML_FIELDS_END,
 };
 static const char route_action_unsupported[] =
     "cluster_header weighted_clusters cluster_specifier_plugin inline_cluster_specifier_plugin "
     "cluster_not_found_response_code metadata_match prefix_rewrite regex_rewrite path_rewrite_policy "
     "host_rewrite_literal auto_host_rewrite host_rewrite_header host_rewrite_path_regex "
-    "append_x_forwarded_host idle_timeout early_data_policy retry_policy retry_policy_typed_config "
+    "append_x_forwarded_host idle_timeout early_data_policy retry_policy_typed_config "
     "request_mirror_policies priority rate_limits include_vh_rate_limits hash_policy cors "
     "max_grpc_timeout grpc_timeout_offset upgrade_configs internal_redirect_policy "
     "internal_redirect_action max_internal_redirects hedge_policy max_stream_duration";
@@ -1315,12 +1637,14 @@ static const rm_yaml_field_t route_fields[] = {
     {"name", rm_yaml_check_string, 0, NULL, 0},
     {"match", rm_yaml_decode_submessage, 0, &route_match_message, RM_YAML_REQUIRED},
     {"route", rm_yaml_decode_submessage, 0, &route_action_message, RM_YAML_REQUIRED},
+    RM_YAML_FIELD("per_request_buffer_limit_bytes", rm_yaml_decode_uint32, rm_route_config_t,
+                  per_request_buffer_limit_bytes, NULL, 0),
     RM_YAML_FIELDS_END,
 };
 static const char route_unsupported[] =
     "redirect direct_response filter_action non_forwarding_action metadata decorator "
     "typed_per_filter_config request_headers_to_add request_headers_to_remove response_headers_to_add "
-    "response_headers_to_remove tracing per_request_buffer_limit_bytes stat_prefix";
+    "response_headers_to_remove tracing stat_prefix";
 static const rm_yaml_message_t route_message = {"Route", route_fields, route_unsupported, route_init, NULL};
 
 /* Envoy's domain forms: exact, "*", or one wildcard at the very start or very end. */
@@ -1360,16 +1684,39 @@ static const rm_yaml_field_t virtual_host_fields[] = {
     RM_YAML_FIELD("domains", rm_yaml_decode_seq, rm_virtual_host_config_t, domains, &domains_seq,
                   RM_YAML_REQUIRED),
     RM_YAML_FIELD("routes", rm_yaml_decode_seq, rm_virtual_host_config_t, routes, &routes_seq, 0),
+    RM_YAML_FIELD("retry_policy", rm_yaml_decode_submessage, rm_virtual_host_config_t, retry_policy,
+                  &retry_policy_message, 0),
+    RM_YAML_FIELD("include_request_attempt_count", rm_yaml_decode_bool, rm_virtual_host_config_t,
+                  include_request_attempt_count, NULL, 0),
+    RM_YAML_FIELD("include_attempt_count_in_response", rm_yaml_decode_bool, rm_virtual_host_config_t,
+                  include_attempt_count_in_response, NULL, 0),
+    RM_YAML_FIELD("per_request_buffer_limit_bytes", rm_yaml_decode_uint32, rm_virtual_host_config_t,
+                  per_request_buffer_limit_bytes, NULL, 0),
     RM_YAML_FIELDS_END,
 };
 static const char virtual_host_unsupported[] =
     "require_tls virtual_clusters rate_limits request_headers_to_add request_headers_to_remove "
     "response_headers_to_add response_headers_to_remove cors typed_per_filter_config "
-    "include_request_attempt_count include_attempt_count_in_response retry_policy "
-    "retry_policy_typed_config hedge_policy per_request_buffer_limit_bytes request_mirror_policies "
-    "metadata matcher";
+    "retry_policy_typed_config hedge_policy request_mirror_policies metadata matcher";
+
+/* Virtual-host settings are defaults for its routes: copy them where a route has none of its own. */
+static int virtual_host_check(rm_yaml_decoder_t *d, void *obj)
+{
+    (void)d;
+    rm_virtual_host_config_t *vh = obj;
+    for (size_t i = 0; i < vh->num_routes; i++) {
+        rm_route_config_t *r = &vh->routes[i];
+        if (!r->retry_policy.set)
+            r->retry_policy = vh->retry_policy;
+        if (r->per_request_buffer_limit_bytes == 0)
+            r->per_request_buffer_limit_bytes = vh->per_request_buffer_limit_bytes;
+        r->include_request_attempt_count = vh->include_request_attempt_count;
+        r->include_attempt_count_in_response = vh->include_attempt_count_in_response;
+    }
+    return 0;
+}
 static const rm_yaml_message_t virtual_host_message = {"VirtualHost", virtual_host_fields,
-                                                       virtual_host_unsupported, NULL, NULL};
+                                                       virtual_host_unsupported, NULL, virtual_host_check};
 
 /* Domains are unique across the table, compared case-insensitively as hosts are (Envoy rejects
  * duplicates too; otherwise which virtual host wins would be an accident of order). */

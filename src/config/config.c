@@ -8,6 +8,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+void rm_circuit_breaker_thresholds_default(rm_circuit_breaker_thresholds_t *t)
+{
+    t->max_connections = 1024;
+    t->max_pending_requests = 1024;
+    t->max_requests = 1024;
+    t->max_retries = 3;
+}
+
 static void socket_address_free(rm_socket_address_config_t *a)
 {
     free(a->address);

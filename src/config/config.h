@@ -151,6 +151,38 @@ typedef enum {
     RM_LB_RANDOM = 3,
 } rm_lb_policy_t;
 
+/* circuit_breakers.thresholds for one routing priority (Envoy's defaults: 1024, 1024, 1024, 3). */
+typedef struct {
+    uint32_t max_connections;
+    uint32_t max_pending_requests;
+    uint32_t max_requests;
+    uint32_t max_retries;
+} rm_circuit_breaker_thresholds_t;
+
+/* Envoy's core.v3.RoutingPriority. Routes are always DEFAULT in Remora (no route priority yet), so
+ * the HIGH thresholds are accepted and shown but do not limit any request. */
+typedef enum {
+    RM_ROUTING_PRIORITY_DEFAULT = 0,
+    RM_ROUTING_PRIORITY_HIGH = 1,
+} rm_routing_priority_t;
+
+/* The cluster fail-fast breaker, a Remora extension (Envoy has no equivalent): after
+ * `consecutive_failures` failed or slow requests in a row, the whole cluster answers 503 at once for
+ * `open_duration_ms`; then up to `half_open_requests` probe requests go through, and their outcome
+ * closes the breaker (all succeed) or opens it again. Carried in
+ * typed_extension_protocol_options["remora.fail_fast"] (type remora.config.v1.FailFastBreaker). */
+#define RM_FAIL_FAST_EXTENSION "remora.fail_fast"
+#define RM_FAIL_FAST_TYPE_URL  "type.googleapis.com/remora.config.v1.FailFastBreaker"
+
+typedef struct {
+    bool enabled;
+    uint32_t consecutive_failures; /* default 5 */
+    uint64_t slow_call_ms;         /* a response head slower than this counts as a failure; 0 = off */
+    uint64_t open_duration_ms;     /* default 30000 */
+    uint32_t half_open_requests;   /* default 1 */
+    bool ignore_5xx;               /* 5xx responses do not count (only resets, connect failures, timeouts) */
+} rm_fail_fast_config_t;
+
 typedef struct {
     char *name;
     rm_cluster_type_t type;
@@ -177,7 +209,15 @@ typedef struct {
     rm_outlier_detection_config_t outlier_detection;
     rm_health_check_config_t *health_checks;
     size_t num_health_checks;
+    /* circuit_breakers.thresholds, indexed by rm_routing_priority_t. When circuit_breakers_set is
+     * false (the field was absent, or a hand-built config) Envoy's defaults apply to both. */
+    bool circuit_breakers_set;
+    rm_circuit_breaker_thresholds_t circuit_breakers[2];
+    rm_fail_fast_config_t fail_fast;
 } rm_cluster_config_t;
+
+/* Envoy's defaults for circuit_breakers thresholds (the same for both priorities). */
+void rm_circuit_breaker_thresholds_default(rm_circuit_breaker_thresholds_t *t);
 
 /* One EDS resource (ClusterLoadAssignment), converted. */
 typedef struct {
@@ -194,11 +234,57 @@ typedef enum {
     RM_ROUTE_MATCH_PATH = 1,
 } rm_route_match_kind_t;
 
+/* RetryPolicy.retry_on conditions: X(enum suffix, Envoy's name). */
+#define RM_RETRY_ON_CONDITIONS(X)                                                                            \
+    X(5XX, "5xx")                                                                                            \
+    X(GATEWAY_ERROR, "gateway-error")                                                                        \
+    X(RESET, "reset")                                                                                        \
+    X(CONNECT_FAILURE, "connect-failure")                                                                    \
+    X(RETRIABLE_4XX, "retriable-4xx")                                                                        \
+    X(REFUSED_STREAM, "refused-stream")                                                                      \
+    X(RETRIABLE_STATUS_CODES, "retriable-status-codes")
+
+enum {
+#define RM_RETRY_ON_BIT(e, s) RM_RETRY_ON_BIT_##e,
+    RM_RETRY_ON_CONDITIONS(RM_RETRY_ON_BIT)
+#undef RM_RETRY_ON_BIT
+};
+enum {
+#define RM_RETRY_ON_MASK(e, s) RM_RETRY_ON_##e = 1u << RM_RETRY_ON_BIT_##e,
+    RM_RETRY_ON_CONDITIONS(RM_RETRY_ON_MASK)
+#undef RM_RETRY_ON_MASK
+};
+
+#define RM_RETRY_MAX_STATUS_CODES 16
+
+/* route.v3.RetryPolicy (on a route, or on its virtual host for routes without one). */
+typedef struct {
+    bool set;
+    uint32_t retry_on;    /* RM_RETRY_ON_* bits */
+    uint32_t num_retries; /* default 1 */
+    uint64_t per_try_timeout_ms;
+    uint32_t retriable_status_codes[RM_RETRY_MAX_STATUS_CODES];
+    size_t num_retriable_status_codes;
+    bool previous_hosts; /* retry_host_predicate envoy.retry_host_predicates.previous_hosts */
+    uint32_t host_selection_retry_max_attempts; /* default 1 */
+    bool previous_priorities;           /* retry_priority envoy.retry_priorities.previous_priorities */
+    uint32_t priority_update_frequency; /* PreviousPrioritiesConfig.update_frequency, >= 1 */
+    uint64_t back_off_base_ms;          /* retry_back_off.base_interval, default 25 */
+    uint64_t back_off_max_ms;           /* retry_back_off.max_interval, default 10x base */
+} rm_retry_policy_config_t;
+
 typedef struct {
     rm_route_match_kind_t match_kind;
     char *match_value;   /* the prefix or exact path */
     char *cluster;       /* route.cluster */
     uint64_t timeout_ms; /* route.timeout; default 15000, 0 disables */
+    /* The route's retry_policy, or its virtual host's when the route has none. */
+    rm_retry_policy_config_t retry_policy;
+    /* per_request_buffer_limit_bytes of the route or its virtual host: how much request body is kept
+     * for retries. 0 = unset (the listener's per_connection_buffer_limit_bytes applies). */
+    uint32_t per_request_buffer_limit_bytes;
+    bool include_request_attempt_count;     /* VirtualHost.include_request_attempt_count */
+    bool include_attempt_count_in_response; /* VirtualHost.include_attempt_count_in_response */
 } rm_route_config_t;
 
 typedef struct {
@@ -207,6 +293,11 @@ typedef struct {
     size_t num_domains;
     rm_route_config_t *routes;
     size_t num_routes;
+    /* Virtual-host defaults, copied into each route at load time (a route's own settings win). */
+    rm_retry_policy_config_t retry_policy;
+    uint32_t per_request_buffer_limit_bytes;
+    bool include_request_attempt_count;
+    bool include_attempt_count_in_response;
 } rm_virtual_host_config_t;
 
 typedef struct {

@@ -4,6 +4,10 @@
 #define RM_VISIT_G(s, name)  cb(ctx, prefix, #name, (int64_t)RM_STAT_GET((s)->name), 1);
 #define RM_VISIT(name, kind) RM_VISIT_##kind(s, name)
 
+#define RM_VISIT_NAMED_C(s, field, name)   cb(ctx, prefix, name, (int64_t)RM_STAT_GET((s)->field), 0);
+#define RM_VISIT_NAMED_G(s, field, name)   cb(ctx, prefix, name, (int64_t)RM_STAT_GET((s)->field), 1);
+#define RM_VISIT_DOTTED(field, kind, name) RM_VISIT_NAMED_##kind(s, field, name)
+
 void rm_cluster_stats_visit(rm_cluster_stats_t *s, const char *prefix, rm_stats_visit_cb cb, void *ctx)
 {
     RM_CLUSTER_STATS(RM_VISIT)
@@ -19,6 +23,7 @@ void rm_cluster_stats_visit(rm_cluster_stats_t *s, const char *prefix, rm_stats_
 #undef RM_VISIT_HC
 #undef RM_KIND_C
 #undef RM_KIND_G
+    RM_CLUSTER_DOTTED_STATS(RM_VISIT_DOTTED)
 }
 
 void rm_hcm_stats_visit(rm_hcm_stats_t *s, const char *prefix, rm_stats_visit_cb cb, void *ctx)

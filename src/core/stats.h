@@ -40,6 +40,15 @@ typedef _Atomic int64_t rm_gauge_t;
     X(upstream_rq_4xx, C)                                                                                    \
     X(upstream_rq_5xx, C)                                                                                    \
     X(upstream_cx_none_healthy, C)                                                                           \
+    X(upstream_cx_overflow, C)                                                                               \
+    X(upstream_rq_pending_overflow, C)                                                                       \
+    X(upstream_rq_per_try_timeout, C)                                                                        \
+    X(upstream_rq_retry, C)                                                                                  \
+    X(upstream_rq_retry_success, C)                                                                          \
+    X(upstream_rq_retry_overflow, C)                                                                         \
+    X(upstream_rq_retry_limit_exceeded, C)                                                                   \
+    X(upstream_rq_retry_backoff_exponential, C)                                                              \
+    X(retry_or_shadow_abandoned, C)                                                                          \
     X(membership_total, G)                                                                                   \
     X(membership_healthy, G)
 
@@ -71,6 +80,18 @@ typedef _Atomic int64_t rm_gauge_t;
     X(network_failure, C)                                                                                    \
     X(healthy, G)                                                                                            \
     X(degraded, G)
+/* Cluster stats whose names contain dots: X(field, kind, name after "cluster.<name>."). The
+ * circuit_breakers gauges are 1 while the breaker is open (at its limit), as in Envoy; fail_fast.* is
+ * Remora's cluster fail-fast breaker (state: 0 closed, 1 open, 2 half-open). */
+#define RM_CLUSTER_DOTTED_STATS(X)                                                                           \
+    X(cb_default_cx_open, G, "circuit_breakers.default.cx_open")                                             \
+    X(cb_default_rq_pending_open, G, "circuit_breakers.default.rq_pending_open")                             \
+    X(cb_default_rq_open, G, "circuit_breakers.default.rq_open")                                             \
+    X(cb_default_rq_retry_open, G, "circuit_breakers.default.rq_retry_open")                                 \
+    X(ff_state, G, "fail_fast.state")                                                                        \
+    X(ff_opened, C, "fail_fast.opened")                                                                      \
+    X(ff_closed, C, "fail_fast.closed")                                                                      \
+    X(ff_rejected, C, "fail_fast.rejected")
 
 /* Suffixes after "http.<stat_prefix>.". */
 #define RM_HCM_STATS(X)                                                                                      \
@@ -109,6 +130,8 @@ typedef _Atomic int64_t rm_gauge_t;
 #define RM_STAT_FIELD_G(name)     rm_gauge_t name;
 #define RM_STAT_FIELD(name, kind) RM_STAT_FIELD_##kind(name)
 
+#define RM_STAT_FIELD_DOTTED(field, kind, name) RM_STAT_FIELD_##kind(field)
+
 typedef struct {
     RM_CLUSTER_OD_STATS(RM_STAT_FIELD)
 } rm_cluster_od_stats_t;
@@ -121,6 +144,7 @@ typedef struct {
     RM_CLUSTER_STATS(RM_STAT_FIELD)
     rm_cluster_od_stats_t od;
     rm_cluster_hc_stats_t hc;
+    RM_CLUSTER_DOTTED_STATS(RM_STAT_FIELD_DOTTED)
 } rm_cluster_stats_t;
 
 typedef struct {

@@ -48,6 +48,15 @@ rm_cluster_t *rm_cluster_create(const rm_cluster_config_t *cfg, rm_cluster_share
     c->slow_start_min_weight_percent =
         cfg->slow_start_min_weight_percent > 0 ? cfg->slow_start_min_weight_percent : 10.0;
     c->outlier = cfg->outlier_detection;
+    if (cfg->circuit_breakers_set) {
+        c->cb = cfg->circuit_breakers[RM_ROUTING_PRIORITY_DEFAULT];
+        c->cb_high = cfg->circuit_breakers[RM_ROUTING_PRIORITY_HIGH];
+    } else {
+        rm_circuit_breaker_thresholds_default(&c->cb);
+        rm_circuit_breaker_thresholds_default(&c->cb_high);
+    }
+    atomic_store_explicit(&shared->max_connections, c->cb.max_connections, memory_order_relaxed);
+    c->fail_fast = cfg->fail_fast;
 
     uint32_t max_prio = 0;
     for (size_t i = 0; i < num_hosts; i++)

@@ -7,11 +7,13 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "config/config.h"
 #include "core/stats.h"
+#include "upstream/fail_fast.h"
 #include "upstream/host.h"
 
 typedef struct {
@@ -24,6 +26,14 @@ typedef struct {
      * (under the lock, which only threshold crossings take) so ejections are decided promptly. */
     pthread_mutex_t wake_lock;
     struct event *outlier_wake;
+    /* Circuit breakers, cluster-wide across workers. The limits are those of the newest cluster
+     * version (stored by rm_cluster_create); the counts are what the breakers compare with:
+     * connections opened and not yet closed (connecting ones included), and retries scheduled and
+     * not yet started. Requests and pending requests use upstream_rq_active / _pending_active. */
+    _Atomic uint32_t max_connections;
+    _Atomic int64_t cx_open;
+    _Atomic int64_t retries_active;
+    rm_fail_fast_t fail_fast;
 } rm_cluster_shared_t;
 
 typedef struct {
@@ -45,7 +55,10 @@ typedef struct rm_cluster {
     double slow_start_aggression;
     double slow_start_min_weight_percent;
     rm_outlier_detection_config_t outlier; /* enabled false: no passive health checking */
-    rm_priority_level_t *levels;           /* index = priority */
+    rm_circuit_breaker_thresholds_t cb;    /* the DEFAULT routing priority's thresholds */
+    rm_circuit_breaker_thresholds_t cb_high;
+    rm_fail_fast_config_t fail_fast;
+    rm_priority_level_t *levels; /* index = priority */
     size_t num_levels;
     rm_host_t **hosts; /* all hosts, priority order; references */
     size_t num_hosts;
@@ -66,6 +79,23 @@ void rm_cluster_unref(rm_cluster_t *c);
 static inline void rm_cluster_bump_health_epoch(rm_cluster_t *c)
 {
     atomic_fetch_add_explicit(&c->shared->health_epoch, 1, memory_order_release);
+}
+
+/* max_connections: may one more connection be opened? */
+static inline bool rm_cluster_cx_can_open(rm_cluster_shared_t *s)
+{
+    int64_t open = atomic_load_explicit(&s->cx_open, memory_order_relaxed);
+    bool ok = open < (int64_t)atomic_load_explicit(&s->max_connections, memory_order_relaxed);
+    atomic_store_explicit(&s->stats.cb_default_cx_open, ok ? 0 : 1, memory_order_relaxed);
+    return ok;
+}
+
+static inline void rm_cluster_cx_close(rm_cluster_shared_t *s)
+{
+    int64_t open = atomic_fetch_sub_explicit(&s->cx_open, 1, memory_order_relaxed) - 1;
+    if (open < (int64_t)atomic_load_explicit(&s->max_connections, memory_order_relaxed) &&
+        atomic_load_explicit(&s->stats.cb_default_cx_open, memory_order_relaxed) != 0)
+        atomic_store_explicit(&s->stats.cb_default_cx_open, 0, memory_order_relaxed);
 }
 
 #endif

@@ -51,6 +51,13 @@ struct rm_upstream_conn {
     bool destroy_remote;
 };
 
+/* A stream queued behind the cluster's max_connections circuit breaker. */
+typedef struct pool_waiter {
+    const rm_upstream_callbacks_t *cbs;
+    void *ctx;
+    struct pool_waiter *next;
+} pool_waiter_t;
+
 struct rm_h1_pool {
     struct event_base *base;
     rm_host_t *host;
@@ -59,6 +66,9 @@ struct rm_h1_pool {
     rm_upstream_conn_t *idle; /* MRU first */
     rm_upstream_conn_t *busy; /* connecting or busy */
     size_t num_conns;
+    pool_waiter_t *waiters, **waiters_tail; /* FIFO */
+    size_t num_waiters;
+    struct event *wake_ev; /* serves waiters outside of the callback that freed a connection */
     bool draining;
 };
 
@@ -95,12 +105,15 @@ static void list_push(rm_upstream_conn_t **head, rm_upstream_conn_t *c)
 
 static void pool_maybe_free(rm_h1_pool_t *pool)
 {
-    if (pool->draining && pool->num_conns == 0) {
+    if (pool->draining && pool->num_conns == 0 && pool->num_waiters == 0) {
+        event_free(pool->wake_ev);
         rm_host_unref(pool->host);
         rm_cluster_shared_unref(pool->shared);
         free(pool);
     }
 }
+
+static void pool_wake_cb(evutil_socket_t fd, short what, void *arg);
 
 rm_h1_pool_t *rm_h1_pool_create(struct event_base *base, rm_host_t *host, rm_cluster_shared_t *shared,
                                 const rm_h1_pool_options_t *opts)
@@ -110,6 +123,8 @@ rm_h1_pool_t *rm_h1_pool_create(struct event_base *base, rm_host_t *host, rm_clu
     p->host = rm_host_ref(host);
     p->shared = rm_cluster_shared_ref(shared);
     p->opts = *opts;
+    p->waiters_tail = &p->waiters;
+    p->wake_ev = evtimer_new(base, pool_wake_cb, p);
     return p;
 }
 
@@ -121,6 +136,12 @@ size_t rm_h1_pool_num_connections(const rm_h1_pool_t *pool)
 rm_host_t *rm_upstream_conn_host(const rm_upstream_conn_t *c)
 {
     return c->pool->host;
+}
+
+static void pool_wake(rm_h1_pool_t *pool)
+{
+    struct timeval zero = {0, 0};
+    evtimer_add(pool->wake_ev, &zero);
 }
 
 /* Closes and frees a connection. `remote` says who closed it (for stats). */
@@ -154,6 +175,9 @@ static void conn_destroy(rm_upstream_conn_t *c, bool remote)
     rm_h1_body_reader_free(&c->body);
     free(c);
     pool->num_conns--;
+    rm_cluster_cx_close(pool->shared);
+    if (pool->num_waiters > 0)
+        pool_wake(pool);
     pool_maybe_free(pool);
 }
 
@@ -187,6 +211,8 @@ static void conn_to_idle(rm_upstream_conn_t *c)
     c->any_response_bytes = false;
     c->head_scan_from = 0;
     list_push(&pool->idle, c);
+    if (pool->num_waiters > 0)
+        pool_wake(pool);
     /* Keep reading while idle: an EOF from the upstream removes the connection before reuse. */
     bufferevent_enable(c->bev, EV_READ);
     c->read_disabled = false;
@@ -467,21 +493,21 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
     }
 }
 
-rm_upstream_conn_t *rm_h1_pool_acquire(rm_h1_pool_t *pool, const rm_upstream_callbacks_t *cbs, void *ctx,
-                                       bool *ready)
+static rm_upstream_conn_t *take_idle(rm_h1_pool_t *pool, const rm_upstream_callbacks_t *cbs, void *ctx)
 {
     rm_upstream_conn_t *c = pool->idle;
-    if (c != NULL) {
-        list_remove(&pool->idle, c);
-        evtimer_del(c->timer);
-        c->state = CONN_BUSY;
-        c->cbs = cbs;
-        c->ctx = ctx;
-        list_push(&pool->busy, c);
-        *ready = true;
-        return c;
-    }
-    c = RM_NEW(rm_upstream_conn_t);
+    list_remove(&pool->idle, c);
+    evtimer_del(c->timer);
+    c->state = CONN_BUSY;
+    c->cbs = cbs;
+    c->ctx = ctx;
+    list_push(&pool->busy, c);
+    return c;
+}
+
+static rm_upstream_conn_t *start_connect(rm_h1_pool_t *pool, const rm_upstream_callbacks_t *cbs, void *ctx)
+{
+    rm_upstream_conn_t *c = RM_NEW(rm_upstream_conn_t);
     c->pool = pool;
     c->cbs = cbs;
     c->ctx = ctx;
@@ -495,9 +521,9 @@ rm_upstream_conn_t *rm_h1_pool_acquire(rm_h1_pool_t *pool, const rm_upstream_cal
     bufferevent_enable(c->bev, EV_READ | EV_WRITE);
     list_push(&pool->busy, c);
     pool->num_conns++;
+    atomic_fetch_add_explicit(&pool->shared->cx_open, 1, memory_order_relaxed);
     RM_STAT_INC(pool->shared->stats.upstream_cx_total);
     RM_STAT_INC(pool->host->stats.cx_total);
-    *ready = false;
     if (pool->opts.connect_timeout_ms > 0)
         arm_timer(c->timer, pool->opts.connect_timeout_ms);
     if (bufferevent_socket_connect(c->bev, (struct sockaddr *)&pool->host->addr, (int)pool->host->addr_len) !=
@@ -512,6 +538,102 @@ rm_upstream_conn_t *rm_h1_pool_acquire(rm_h1_pool_t *pool, const rm_upstream_cal
     return c;
 }
 
+/* max_connections: a pool may open a connection while the cluster is under the limit, and always
+ * when it has none at all (otherwise its queued streams would wait on connections of other hosts or
+ * workers that can never serve them). */
+static bool may_connect(rm_h1_pool_t *pool)
+{
+    return pool->num_conns == 0 || rm_cluster_cx_can_open(pool->shared);
+}
+
+rm_upstream_conn_t *rm_h1_pool_acquire(rm_h1_pool_t *pool, const rm_upstream_callbacks_t *cbs, void *ctx,
+                                       bool *ready)
+{
+    *ready = false;
+    if (pool->idle != NULL) {
+        *ready = true;
+        return take_idle(pool, cbs, ctx);
+    }
+    if (pool->num_waiters == 0 && may_connect(pool))
+        return start_connect(pool, cbs, ctx);
+    /* Over the cluster's connection limit: wait for one of this pool's connections. */
+    RM_STAT_INC(pool->shared->stats.upstream_cx_overflow);
+    pool_waiter_t *w = RM_NEW(pool_waiter_t);
+    w->cbs = cbs;
+    w->ctx = ctx;
+    *pool->waiters_tail = w;
+    pool->waiters_tail = &w->next;
+    pool->num_waiters++;
+    return NULL;
+}
+
+static pool_waiter_t *pop_waiter(rm_h1_pool_t *pool)
+{
+    pool_waiter_t *w = pool->waiters;
+    pool->waiters = w->next;
+    if (pool->waiters == NULL)
+        pool->waiters_tail = &pool->waiters;
+    pool->num_waiters--;
+    return w;
+}
+
+void rm_h1_pool_cancel_wait(rm_h1_pool_t *pool, void *ctx)
+{
+    for (pool_waiter_t **pp = &pool->waiters; *pp != NULL; pp = &(*pp)->next) {
+        pool_waiter_t *w = *pp;
+        if (w->ctx != ctx)
+            continue;
+        *pp = w->next;
+        if (pool->waiters_tail == &w->next)
+            pool->waiters_tail = pp;
+        pool->num_waiters--;
+        free(w);
+        pool_maybe_free(pool);
+        return;
+    }
+}
+
+static void pool_wake_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    rm_h1_pool_t *pool = arg;
+    /* Hand idle connections to waiters in order, then open connections while the limit allows.
+     * Callbacks may cancel other waiters or release connections; re-check the lists each time. */
+    while (pool->num_waiters > 0 && !pool->draining) {
+        if (pool->idle != NULL) {
+            pool_waiter_t *w = pop_waiter(pool);
+            rm_upstream_conn_t *c = take_idle(pool, w->cbs, w->ctx);
+            const rm_upstream_callbacks_t *cbs = w->cbs;
+            void *ctx = w->ctx;
+            free(w);
+            cbs->on_ready(ctx, c);
+            continue;
+        }
+        if (!may_connect(pool))
+            break;
+        pool_waiter_t *w = pop_waiter(pool);
+        start_connect(pool, w->cbs, w->ctx);
+        free(w);
+    }
+    if (pool->draining) {
+        /* The host left: streams still queued cannot be served by it. */
+        while (pool->num_waiters > 0) {
+            pool_waiter_t *w = pop_waiter(pool);
+            const rm_upstream_callbacks_t *cbs = w->cbs;
+            void *ctx = w->ctx;
+            free(w);
+            cbs->on_pool_failure(ctx, RM_UPSTREAM_RESET_LOCAL);
+        }
+        pool_maybe_free(pool);
+    }
+}
+
+bool rm_h1_pool_has_idle(const rm_h1_pool_t *pool)
+{
+    return pool->idle != NULL;
+}
+
 void rm_h1_pool_drain(rm_h1_pool_t *pool)
 {
     /* Close idle connections before flagging the drain, so the last close does not free the pool
@@ -519,6 +641,8 @@ void rm_h1_pool_drain(rm_h1_pool_t *pool)
     while (pool->idle != NULL)
         conn_destroy(pool->idle, false);
     pool->draining = true;
+    if (pool->num_waiters > 0)
+        pool_wake(pool);
     pool_maybe_free(pool);
 }
 

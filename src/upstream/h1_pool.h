@@ -27,7 +27,8 @@ typedef struct rm_upstream_conn rm_upstream_conn_t;
     X(CONNECT_TIMEOUT, "connection timeout")                                                                 \
     X(REMOTE_CLOSE, "connection termination")                                                                \
     X(PROTOCOL_ERROR, "protocol error")                                                                      \
-    X(LOCAL, "local reset")
+    X(LOCAL, "local reset")                                                                                  \
+    X(OVERFLOW, "overflow")
 
 typedef enum {
 #define RM_UPSTREAM_RESET_ENUM(e, s) RM_UPSTREAM_RESET_##e,
@@ -66,9 +67,16 @@ typedef struct {
 rm_h1_pool_t *rm_h1_pool_create(struct event_base *base, rm_host_t *host, rm_cluster_shared_t *shared,
                                 const rm_h1_pool_options_t *opts);
 /* Returns a connection bound to ctx: an idle one (*ready = true, send at once) or a new one being
- * established (*ready = false; on_ready or on_pool_failure follows). Never NULL. */
+ * established (*ready = false; on_ready or on_pool_failure follows). Returns NULL (*ready = false)
+ * when the cluster's max_connections circuit breaker is reached and this pool already has
+ * connections: the stream is queued and gets on_ready with a connection when one of this pool's
+ * connections frees up (or on_pool_failure if the host leaves); rm_h1_pool_cancel_wait removes it. */
 rm_upstream_conn_t *rm_h1_pool_acquire(rm_h1_pool_t *pool, const rm_upstream_callbacks_t *cbs, void *ctx,
                                        bool *ready);
+/* Forgets a stream queued by rm_h1_pool_acquire (no-op if it is not queued). */
+void rm_h1_pool_cancel_wait(rm_h1_pool_t *pool, void *ctx);
+/* An idle connection is available: an acquire now is answered at once. */
+bool rm_h1_pool_has_idle(const rm_h1_pool_t *pool);
 /* The host left the cluster: close idle connections now, close busy ones when their exchange ends,
  * and free the pool when the last connection is gone. The caller must not use the pool afterwards. */
 void rm_h1_pool_drain(rm_h1_pool_t *pool);

@@ -6,6 +6,8 @@
 #include "core/net.h"
 
 #include "core/mem.h"
+#include "remora/config/v1/fail_fast.pb-c.h"
+#include "remora_proto/xds.h"
 
 #include <arpa/inet.h>
 #include <math.h>
@@ -642,14 +644,106 @@ static int check_unsupported(cv_t *c, const Cluster *pb)
         cv_push(c, "outlier_detection");
         return cv_fail_at(c, "monitors", "not supported yet");
     }
-    if (pb->circuit_breakers != NULL)
-        return cv_fail_at(c, "circuit_breakers", "not supported yet");
     if (pb->http2_protocol_options != NULL)
         return cv_fail_at(c, "http2_protocol_options", "not supported yet");
     if (pb->ignore_health_on_host_removal)
         return cv_fail_at(c, "ignore_health_on_host_removal", "not supported yet");
-    if (pb->n_typed_extension_protocol_options > 0)
-        return cv_fail_at(c, "typed_extension_protocol_options", "not supported yet");
+    return 0;
+}
+
+/* ---- circuit breakers and the fail-fast breaker ---- */
+
+static int convert_circuit_breakers(cv_t *c, const Envoy__Config__Cluster__V3__CircuitBreakers *cb,
+                                    rm_cluster_config_t *out)
+{
+    size_t mark = cv_push(c, "circuit_breakers");
+    out->circuit_breakers_set = true;
+    rm_circuit_breaker_thresholds_default(&out->circuit_breakers[RM_ROUTING_PRIORITY_DEFAULT]);
+    rm_circuit_breaker_thresholds_default(&out->circuit_breakers[RM_ROUTING_PRIORITY_HIGH]);
+    bool seen[2] = {false, false};
+    for (size_t i = 0; i < cb->n_thresholds; i++) {
+        const Envoy__Config__Cluster__V3__CircuitBreakers__Thresholds *t = cb->thresholds[i];
+        size_t m2 = cv_push(c, "thresholds");
+        cv_push_index(c, i);
+        int prio = (int)t->priority;
+        if (prio != RM_ROUTING_PRIORITY_DEFAULT && prio != RM_ROUTING_PRIORITY_HIGH)
+            return cv_fail_at(c, "priority", "unknown value %d (DEFAULT or HIGH)", prio);
+        if (seen[prio])
+            return cv_fail_at(c, "priority", "thresholds for priority %s are given twice",
+                              prio == RM_ROUTING_PRIORITY_HIGH ? "HIGH" : "DEFAULT");
+        seen[prio] = true;
+        if (t->track_remaining)
+            return cv_fail_at(c, "track_remaining", "not supported yet");
+        rm_circuit_breaker_thresholds_t *o = &out->circuit_breakers[prio];
+        if (t->max_connections != NULL)
+            o->max_connections = t->max_connections->value;
+        if (t->max_pending_requests != NULL)
+            o->max_pending_requests = t->max_pending_requests->value;
+        if (t->max_requests != NULL)
+            o->max_requests = t->max_requests->value;
+        if (t->max_retries != NULL)
+            o->max_retries = t->max_retries->value;
+        cv_pop(c, m2);
+    }
+    cv_pop(c, mark);
+    return 0;
+}
+
+static int convert_fail_fast(cv_t *c, const Google__Protobuf__Any *any, rm_fail_fast_config_t *out)
+{
+    if (any == NULL || any->type_url == NULL || strcmp(any->type_url, RM_FAIL_FAST_TYPE_URL) != 0)
+        return cv_fail(c, "expected an Any of type " RM_FAIL_FAST_TYPE_URL ", got %s",
+                       any && any->type_url ? any->type_url : "nothing");
+    Remora__Config__V1__FailFastBreaker *ff =
+        remora__config__v1__fail_fast_breaker__unpack(NULL, any->value.len, any->value.data);
+    if (ff == NULL)
+        return cv_fail(c, "malformed FailFastBreaker");
+    int rc = check_unknown_deep(c, &ff->base);
+    out->enabled = true;
+    out->consecutive_failures = 5;
+    out->open_duration_ms = 30000;
+    out->half_open_requests = 1;
+    if (rc == 0 && ff->consecutive_failures != NULL) {
+        if (ff->consecutive_failures->value == 0)
+            rc = cv_fail_at(c, "consecutive_failures", "must be >= 1");
+        out->consecutive_failures = ff->consecutive_failures->value;
+    }
+    if (rc == 0 && ff->half_open_requests != NULL) {
+        if (ff->half_open_requests->value == 0)
+            rc = cv_fail_at(c, "half_open_requests", "must be >= 1");
+        out->half_open_requests = ff->half_open_requests->value;
+    }
+    if (rc == 0 && ff->slow_call_threshold != NULL)
+        rc = duration_ms(c, "slow_call_threshold", ff->slow_call_threshold, &out->slow_call_ms);
+    if (rc == 0 && ff->open_duration != NULL) {
+        rc = duration_ms(c, "open_duration", ff->open_duration, &out->open_duration_ms);
+        if (rc == 0 && out->open_duration_ms == 0)
+            rc = cv_fail_at(c, "open_duration", "must be > 0");
+    }
+    out->ignore_5xx = ff->ignore_5xx;
+    remora__config__v1__fail_fast_breaker__free_unpacked(ff, NULL);
+    return rc;
+}
+
+static int convert_extension_options(cv_t *c, const Cluster *pb, rm_cluster_config_t *out)
+{
+    for (size_t i = 0; i < pb->n_typed_extension_protocol_options; i++) {
+        const Envoy__Config__Cluster__V3__Cluster__TypedExtensionProtocolOptionsEntry *e =
+            pb->typed_extension_protocol_options[i];
+        const char *key = e->key ? e->key : "";
+        size_t mark = cv_push(c, "typed_extension_protocol_options");
+        cv_push(c, key);
+        int rc;
+        if (strcmp(key, RM_FAIL_FAST_EXTENSION) == 0)
+            rc = convert_fail_fast(c, e->value, &out->fail_fast);
+        else if (strcmp(key, REMORA_UPSTREAM_HTTP_PROTOCOL_OPTIONS_KEY) == 0)
+            rc = cv_fail(c, "not supported yet");
+        else
+            rc = cv_fail(c, "unknown extension (supported: " RM_FAIL_FAST_EXTENSION ")");
+        if (rc != 0)
+            return rc;
+        cv_pop(c, mark);
+    }
     return 0;
 }
 
@@ -1037,6 +1131,10 @@ static int convert_cluster(cv_t *c, const Cluster *pb, const rm_xds_convert_opts
         out->per_connection_buffer_limit_bytes = pb->per_connection_buffer_limit_bytes->value;
     if (convert_lb_policy(c, (int)pb->lb_policy, &out->lb_policy) != 0 ||
         convert_lb_settings(c, pb, out) != 0)
+        return -1;
+    if (pb->circuit_breakers != NULL && convert_circuit_breakers(c, pb->circuit_breakers, out) != 0)
+        return -1;
+    if (convert_extension_options(c, pb, out) != 0)
         return -1;
     if (pb->dns_refresh_rate != NULL) {
         const Duration *d = pb->dns_refresh_rate;

@@ -220,27 +220,27 @@ static void test_no_healthy_upstream_503_UH(void **state)
     expect_stat_delta("http.ingress_http.downstream_rq_5xx", rq5xx, 1);
 }
 
-static void test_connect_refused_502_UF(void **state)
+static void test_connect_refused_503_UF(void **state)
 {
     uint64_t fail = stat_or_zero("cluster.refused.upstream_cx_connect_fail");
     uint64_t rq5xx = stat_or_zero("http.ingress_http.downstream_rq_5xx");
     outcome_t o;
     request_and_log("/refused", &o);
-    expect_local_reply(&o, "/refused", 502, "UF");
+    expect_local_reply(&o, "/refused", 503, "UF");
     outcome_free(&o);
     expect_stat_delta("cluster.refused.upstream_cx_connect_fail", fail, 1);
     expect_stat_delta("http.ingress_http.downstream_rq_5xx", rq5xx, 1);
 }
 
-static void test_connect_timeout_502_UF(void **state)
+static void test_connect_timeout_503_UF(void **state)
 {
     uint64_t fail = stat_or_zero("cluster.blackhole.upstream_cx_connect_fail");
     outcome_t o;
     request_and_log("/blackhole", &o);
-    expect_local_reply(&o, "/blackhole", 502, "UF");
+    expect_local_reply(&o, "/blackhole", 503, "UF");
     /* connect_timeout is 0.5 s, the route timeout 5 s */
     IT_ASSERT(o.elapsed_ms >= 400 && o.elapsed_ms < 3000,
-              "the 502 should come after the 0.5 s connect timeout, came after %lld ms",
+              "the 503 should come after the 0.5 s connect timeout, came after %lld ms",
               (long long)o.elapsed_ms);
     outcome_free(&o);
     expect_stat_delta("cluster.blackhole.upstream_cx_connect_fail", fail, 1);
@@ -260,12 +260,12 @@ static void test_route_timeout_504_UT(void **state)
     expect_stat_delta("http.ingress_http.downstream_rq_5xx", rq5xx, 1);
 }
 
-static void test_upstream_reset_502_UR(void **state)
+static void test_upstream_reset_503_UR(void **state)
 {
     uint64_t rq5xx = stat_or_zero("http.ingress_http.downstream_rq_5xx");
     outcome_t o;
     request_and_log("/reset", &o);
-    expect_local_reply(&o, "/reset", 502, "UR");
+    expect_local_reply(&o, "/reset", 503, "UR");
     outcome_free(&o);
     expect_stat_delta("http.ingress_http.downstream_rq_5xx", rq5xx, 1);
 }
@@ -279,17 +279,17 @@ static void test_upstream_garbage_502_UPE(void **state)
 }
 
 /* The upstream sends headers (Content-Length: 1000), 10 bytes, then closes. Either the proxy had not
- * sent the headers yet (502 UR), or the client must see a truncated response: never a "complete"
+ * sent the headers yet (503 UR), or the client must see a truncated response: never a "complete"
  * 1000-byte body, never a clean end of message. */
 static void test_upstream_close_mid_body(void **state)
 {
     outcome_t o;
     request_and_log("/close-mid", &o);
-    if (o.resp.status == 502) {
-        IT_ASSERT(strcmp(o.log.flags, "UR") == 0, "502 for close-mid should be flagged UR, got %s",
+    if (o.resp.status == 503) {
+        IT_ASSERT(strcmp(o.log.flags, "UR") == 0, "503 for close-mid should be flagged UR, got %s",
                   o.log.flags);
     } else {
-        IT_ASSERT(o.resp.status == 200, "close-mid: status %ld, expected 200 (streamed) or 502",
+        IT_ASSERT(o.resp.status == 200, "close-mid: status %ld, expected 200 (streamed) or 503",
                   o.resp.status);
         IT_ASSERT(o.resp.curl_code != 0 && o.resp.body_len < 1000,
                   "close-mid: the client must see the response cut short (curl code %d, %zu body bytes)",
@@ -324,10 +324,10 @@ int main(void)
         cmocka_unit_test(test_upstream_5xx_is_proxied),
         cmocka_unit_test(test_no_route_404_NR),
         cmocka_unit_test(test_no_healthy_upstream_503_UH),
-        cmocka_unit_test(test_connect_refused_502_UF),
-        cmocka_unit_test(test_connect_timeout_502_UF),
+        cmocka_unit_test(test_connect_refused_503_UF),
+        cmocka_unit_test(test_connect_timeout_503_UF),
         cmocka_unit_test(test_route_timeout_504_UT),
-        cmocka_unit_test(test_upstream_reset_502_UR),
+        cmocka_unit_test(test_upstream_reset_503_UR),
         cmocka_unit_test(test_upstream_garbage_502_UPE),
         cmocka_unit_test(test_upstream_close_mid_body),
         cmocka_unit_test(test_still_serving_after_errors),

@@ -37,6 +37,7 @@
 #define PATTERN_PERIOD  26
 
 static const char *g_id = "upstream";
+static long g_fail_status; /* --fail-status: answer every request but /stats with this status */
 static uint64_t g_connections;
 static uint64_t g_requests;
 static struct event_base *g_base;
@@ -54,6 +55,7 @@ static long g_slow_ms;
 
 static const char *usage_text =
     "usage: remora-test-upstream --listen 127.0.0.1:PORT [--id NAME] [--port-file PATH]\n"
+    "                            [--fail-status CODE]\n"
     "\n"
     "A minimal HTTP/1.1 origin server for remora's integration tests. PORT may be 0; the bound\n"
     "port is written to --port-file (atomically, via rename) once listening.\n"
@@ -75,7 +77,8 @@ static const char *usage_text =
     "  /control/reset  from now on close every other request's connection without a response\n"
     "  /control/slow/MS  from now on delay every other request by MS milliseconds (200 after it)\n"
     "  /control/normal back to normal; the control routes always answer 200\n"
-    "  anything else   404\n";
+    "  anything else   404\n"
+    "With --fail-status CODE every request except /stats is answered like /status/CODE.\n";
 
 typedef enum {
     ST_HEAD,    /* waiting for / parsing a request head */
@@ -320,6 +323,11 @@ static void route_request(conn_t *c, const char *target)
     const char *query = q != NULL ? q + 1 : "";
 
     c->route = R_NOT_FOUND;
+    if (g_fail_status != 0 && strcmp(path, "/stats") != 0) {
+        c->route = R_STATUS;
+        c->arg = g_fail_status;
+        return;
+    }
     if (strcmp(path, "/echo") == 0) {
         c->route = R_ECHO;
     } else if (strcmp(path, "/headers") == 0) {
@@ -861,12 +869,20 @@ int main(int argc, char **argv)
         {"listen", required_argument, NULL, 'l'},
         {"id", required_argument, NULL, 'i'},
         {"port-file", required_argument, NULL, 'p'},
+        {"fail-status", required_argument, NULL, 'f'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     int opt;
-    while ((opt = getopt_long(argc, argv, "l:i:p:h", opts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "l:i:p:f:h", opts, NULL)) != -1) {
         switch (opt) {
+        case 'f':
+            g_fail_status = strtol(optarg, NULL, 10);
+            if (g_fail_status < 100 || g_fail_status > 999) {
+                fprintf(stderr, "remora-test-upstream: --fail-status wants 100..999\n");
+                return 2;
+            }
+            break;
         case 'l':
             listen_addr = optarg;
             break;

@@ -93,8 +93,44 @@ void rm_lb_host_sets_rebuild(rm_lb_host_sets_t *hs)
     hs->single_index = hs->single ? rm_lb_source_index(only.level, only.source) : 0;
 }
 
-size_t rm_lb_host_sets_choose(const rm_lb_host_sets_t *hs, rm_rng_t *rng)
+/* The priority load without the excluded levels, for one retry pick (O(levels)). */
+static size_t choose_excluding(const rm_lb_host_sets_t *hs, rm_rng_t *rng, uint64_t excluded)
 {
+    size_t n = hs->num_levels;
+    rm_priority_counts_t counts_small[8];
+    rm_priority_level_load_t levels_small[8];
+    rm_priority_counts_t *counts = n <= 8 ? counts_small : rm_calloc(n, sizeof(*counts));
+    rm_priority_level_load_t *levels = n <= 8 ? levels_small : rm_calloc(n, sizeof(*levels));
+    bool any_left = false;
+    for (size_t p = 0; p < n; p++) {
+        bool skip = p < 64 && (excluded & (1ull << p));
+        if (skip)
+            counts[p] = (rm_priority_counts_t){0, 0, 0};
+        else
+            counts[p] = hs->counts[p];
+        any_left = any_left || counts[p].total > 0;
+    }
+    size_t idx;
+    if (!any_left) {
+        idx = rm_lb_host_sets_choose(hs, rng, NULL);
+    } else {
+        rm_priority_load_t load = {.levels = levels, .num_levels = n};
+        rm_priority_load_compute(counts, n, hs->cluster->overprovisioning_factor,
+                                 hs->cluster->healthy_panic_threshold, &load);
+        rm_priority_choice_t ch = rm_priority_load_choose(&load, (uint32_t)rm_rng_below(rng, 100));
+        idx = rm_lb_source_index(ch.level, ch.source);
+    }
+    if (counts != counts_small) {
+        free(counts);
+        free(levels);
+    }
+    return idx;
+}
+
+size_t rm_lb_host_sets_choose(const rm_lb_host_sets_t *hs, rm_rng_t *rng, const rm_lb_context_t *ctx)
+{
+    if (ctx != NULL && ctx->excluded_priorities != 0)
+        return choose_excluding(hs, rng, ctx->excluded_priorities);
     if (hs->single)
         return hs->single_index;
     rm_priority_choice_t ch = rm_priority_load_choose(&hs->load, (uint32_t)rm_rng_below(rng, 100));

@@ -57,8 +57,9 @@ static inline void rm_lb_host_sets_refresh(rm_lb_host_sets_t *hs)
 }
 
 /* Chooses the host list for one request by priority load (one draw from rng when the load is split).
- * Returns a source index; the list may be empty (nothing can serve). */
-size_t rm_lb_host_sets_choose(const rm_lb_host_sets_t *hs, rm_rng_t *rng);
+ * Returns a source index; the list may be empty (nothing can serve). With ctx->excluded_priorities
+ * the load is recomputed as if the excluded levels had no hosts (retries only). ctx may be NULL. */
+size_t rm_lb_host_sets_choose(const rm_lb_host_sets_t *hs, rm_rng_t *rng, const rm_lb_context_t *ctx);
 
 /* One pick from a source, by the calling algorithm. */
 typedef rm_host_t *(*rm_lb_pick_once_cb)(void *arg);

@@ -18,10 +18,14 @@
 
 typedef struct rm_lb rm_lb_t;
 
-/* What a pick may need to know: hosts already tried by this request (retries avoid them). */
+/* What a pick may need to know about the request: hosts already tried (a retry with the
+ * previous_hosts predicate avoids them) and priority levels to skip (the previous_priorities retry
+ * priority: bit p set = level p was already attempted). When every level that has hosts is
+ * excluded, the exclusion is ignored, as Envoy resets it. */
 typedef struct {
     rm_host_t *const *tried;
     size_t num_tried;
+    uint64_t excluded_priorities;
 } rm_lb_context_t;
 
 typedef struct {

@@ -115,7 +115,7 @@ static rm_host_t *lr_pick(rm_lb_t *lb, const rm_lb_context_t *ctx)
 {
     lr_lb_t *lr = (lr_lb_t *)lb;
     rm_lb_host_sets_refresh(&lr->hs);
-    size_t idx = rm_lb_host_sets_choose(&lr->hs, lb->rng);
+    size_t idx = rm_lb_host_sets_choose(&lr->hs, lb->rng, ctx);
     const rm_lb_source_t *src = &lr->hs.sources[idx];
     if (src->num_hosts == 0)
         return NULL;

@@ -78,7 +78,7 @@ static rm_host_t *random_pick(rm_lb_t *lb, const rm_lb_context_t *ctx)
 {
     random_lb_t *r = (random_lb_t *)lb;
     rm_lb_host_sets_refresh(&r->hs);
-    size_t idx = rm_lb_host_sets_choose(&r->hs, lb->rng);
+    size_t idx = rm_lb_host_sets_choose(&r->hs, lb->rng, ctx);
     const rm_lb_source_t *src = &r->hs.sources[idx];
     if (src->num_hosts == 0)
         return NULL;

@@ -96,7 +96,7 @@ static rm_host_t *rr_pick(rm_lb_t *lb, const rm_lb_context_t *ctx)
 {
     rr_lb_t *rr = (rr_lb_t *)lb;
     rm_lb_host_sets_refresh(&rr->hs);
-    size_t idx = rm_lb_host_sets_choose(&rr->hs, lb->rng);
+    size_t idx = rm_lb_host_sets_choose(&rr->hs, lb->rng, ctx);
     const rm_lb_source_t *src = &rr->hs.sources[idx];
     if (src->num_hosts == 0)
         return NULL;

@@ -983,6 +983,155 @@ static void test_lb_settings(void **state)
     }
 }
 
+/* ---- retries, circuit breakers, the fail-fast breaker ---- */
+
+#define PH_TYPE "type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate"
+#define PP_TYPE                                                                                              \
+    "type.googleapis.com/envoy.extensions.retry.priority.previous_priorities.v3.PreviousPrioritiesConfig"
+
+static void test_retry_policy(void **state)
+{
+    (void)state;
+    char *yaml =
+        build(NULL, NULL, NULL,
+              "{name: v, domains: [\"*\"], include_request_attempt_count: true, "
+              "per_request_buffer_limit_bytes: 4096,"
+              " retry_policy: {retry_on: \"5xx, connect-failure\", num_retries: 2},"
+              " routes: [{match: {prefix: /a}, per_request_buffer_limit_bytes: 100, route: {cluster: c0,"
+              "   retry_policy: {retry_on: \"gateway-error,retriable-status-codes\", retriable_status_codes: "
+              "[418, 409],"
+              "     per_try_timeout: 0.5s, host_selection_retry_max_attempts: 4,"
+              "     retry_host_predicate: [{name: envoy.retry_host_predicates.previous_hosts,"
+              "       typed_config: {\"@type\": \"" PH_TYPE "\"}}],"
+              "     retry_priority: {name: envoy.retry_priorities.previous_priorities,"
+              "       typed_config: {\"@type\": \"" PP_TYPE "\", update_frequency: 2}},"
+              "     retry_back_off: {base_interval: 0.01s, max_interval: 0.2s}}}},"
+              "  {match: {prefix: /}, route: {cluster: c0}}]}");
+    rm_bootstrap_config_t *b = load_ok(yaml);
+    free(yaml);
+    const rm_virtual_host_config_t *vh = &b->listeners[0].hcm.route_config.virtual_hosts[0];
+    const rm_route_config_t *a = &vh->routes[0], *rest = &vh->routes[1];
+    assert_true(a->retry_policy.set);
+    assert_int_equal(a->retry_policy.retry_on,
+                     RM_RETRY_ON_GATEWAY_ERROR | RM_RETRY_ON_RETRIABLE_STATUS_CODES);
+    assert_int_equal(a->retry_policy.num_retries, 1); /* Envoy's default, not the virtual host's 2 */
+    assert_int_equal(a->retry_policy.num_retriable_status_codes, 2);
+    assert_int_equal(a->retry_policy.retriable_status_codes[0], 418);
+    assert_int_equal(a->retry_policy.per_try_timeout_ms, 500);
+    assert_true(a->retry_policy.previous_hosts);
+    assert_int_equal(a->retry_policy.host_selection_retry_max_attempts, 4);
+    assert_true(a->retry_policy.previous_priorities);
+    assert_int_equal(a->retry_policy.priority_update_frequency, 2);
+    assert_int_equal(a->retry_policy.back_off_base_ms, 10);
+    assert_int_equal(a->retry_policy.back_off_max_ms, 200);
+    assert_int_equal(a->per_request_buffer_limit_bytes, 100);
+    assert_true(a->include_request_attempt_count);
+    assert_false(a->include_attempt_count_in_response);
+    /* The second route inherits the virtual host's policy and buffer limit. */
+    assert_true(rest->retry_policy.set);
+    assert_int_equal(rest->retry_policy.retry_on, RM_RETRY_ON_5XX | RM_RETRY_ON_CONNECT_FAILURE);
+    assert_int_equal(rest->retry_policy.num_retries, 2);
+    assert_int_equal(rest->retry_policy.back_off_base_ms, 25);
+    assert_false(rest->retry_policy.previous_hosts);
+    assert_int_equal(rest->per_request_buffer_limit_bytes, 4096);
+    rm_bootstrap_config_free(b);
+
+#define RV(policy)                                                                                           \
+    "{name: v, domains: [\"*\"], routes: [{match: {prefix: /}, route: {cluster: c0, retry_policy: " policy   \
+    "}}]}"
+#define RP LF0 "route_config.virtual_hosts[0].routes[0].route.retry_policy."
+    static const error_case_t cases[] = {
+        {NULL, NULL, NULL, RV("{retry_on: \"5xx,bogus\"}"),
+         RP "retry_on: unknown condition \"bogus\" (supported: 5xx, gateway-error, reset, connect-failure, "
+            "retriable-4xx, refused-stream, retriable-status-codes)"},
+        {NULL, NULL, NULL, RV("{retry_on: retriable-headers}"),
+         RP "retry_on: condition \"retriable-headers\" is not supported yet*"},
+        {NULL, NULL, NULL, RV("{retriable_status_codes: [99]}"),
+         RP "retriable_status_codes[0]: 99 is out of range (100..599)"},
+        {NULL, NULL, NULL, RV("{retry_back_off: {max_interval: 1s}}"),
+         RP "retry_back_off.base_interval: required field is missing"},
+        {NULL, NULL, NULL, RV("{retry_back_off: {base_interval: 1s, max_interval: 0.5s}}"),
+         RP "retry_back_off.max_interval: must not be shorter than base_interval"},
+        {NULL, NULL, NULL,
+         RV("{retry_host_predicate: [{name: envoy.retry_host_predicates.omit_canary_hosts}]}"),
+         RP "retry_host_predicate[0].name: retry host predicate \"envoy.retry_host_predicates.omit_canary*"},
+        {NULL, NULL, NULL, RV("{retry_priority: {name: envoy.retry_priorities.previous_priorities}}"),
+         RP "retry_priority.typed_config: required field is missing"},
+        {NULL, NULL, NULL, RV("{per_try_idle_timeout: 1s}"), RP "per_try_idle_timeout: not supported yet"},
+        {NULL, NULL, NULL, RV("{retriable_headers: []}"), RP "retriable_headers: not supported yet"},
+    };
+#undef RV
+#undef RP
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *y = build(cases[i].top, cases[i].clusters, cases[i].hcm, cases[i].vhosts);
+        check_error(y, cases[i].want);
+        free(y);
+    }
+}
+
+#define FF_TYPE "type.googleapis.com/remora.config.v1.FailFastBreaker"
+
+static void test_circuit_breakers_and_fail_fast(void **state)
+{
+    (void)state;
+    char *yaml = build(NULL,
+                       "{name: c0, circuit_breakers: {thresholds: [{max_connections: 2, max_retries: 0},"
+                       " {priority: HIGH, max_requests: 5}]},"
+                       " typed_extension_protocol_options: {remora.fail_fast: {\"@type\": \"" FF_TYPE "\","
+                       "   consecutive_failures: 3, slow_call_threshold: 0.25s, open_duration: 2s,"
+                       "   half_open_requests: 2, ignore_5xx: true}}},"
+                       "{name: c1}",
+                       NULL, NULL);
+    rm_bootstrap_config_t *b = load_ok(yaml);
+    free(yaml);
+    const rm_cluster_config_t *c = &b->clusters[0];
+    assert_true(c->circuit_breakers_set);
+    assert_int_equal(c->circuit_breakers[RM_ROUTING_PRIORITY_DEFAULT].max_connections, 2);
+    assert_int_equal(c->circuit_breakers[RM_ROUTING_PRIORITY_DEFAULT].max_retries, 0);
+    assert_int_equal(c->circuit_breakers[RM_ROUTING_PRIORITY_DEFAULT].max_pending_requests, 1024);
+    assert_int_equal(c->circuit_breakers[RM_ROUTING_PRIORITY_HIGH].max_requests, 5);
+    assert_int_equal(c->circuit_breakers[RM_ROUTING_PRIORITY_HIGH].max_retries, 3);
+    assert_true(c->fail_fast.enabled);
+    assert_int_equal(c->fail_fast.consecutive_failures, 3);
+    assert_int_equal(c->fail_fast.slow_call_ms, 250);
+    assert_int_equal(c->fail_fast.open_duration_ms, 2000);
+    assert_int_equal(c->fail_fast.half_open_requests, 2);
+    assert_true(c->fail_fast.ignore_5xx);
+    c = &b->clusters[1];
+    assert_false(c->circuit_breakers_set);
+    assert_false(c->fail_fast.enabled);
+    rm_bootstrap_config_free(b);
+
+    static const error_case_t cases[] = {
+        {NULL, CL("circuit_breakers: {thresholds: [{}, {priority: DEFAULT}]}"), NULL, NULL,
+         "static_resources.clusters[0].circuit_breakers.thresholds[1].priority: thresholds for priority "
+         "DEFAULT "
+         "are given twice"},
+        {NULL, CL("circuit_breakers: {thresholds: [{retry_budget: {}}]}"), NULL, NULL,
+         "static_resources.clusters[0].circuit_breakers.thresholds[0].retry_budget: not supported yet"},
+        {NULL, CL("circuit_breakers: {per_host_thresholds: []}"), NULL, NULL,
+         "static_resources.clusters[0].circuit_breakers.per_host_thresholds: not supported yet"},
+        {NULL, CL("typed_extension_protocol_options: {remora.fail_fast: {consecutive_failures: 3}}"), NULL,
+         NULL,
+         "static_resources.clusters[0].typed_extension_protocol_options.remora.fail_fast.@type: required "
+         "field "
+         "is missing"},
+        {NULL,
+         CL("typed_extension_protocol_options: {remora.fail_fast: {\"@type\": \"" FF_TYPE
+            "\", open_duration: 0s}}"),
+         NULL, NULL,
+         "static_resources.clusters[0].typed_extension_protocol_options.remora.fail_fast.open_duration: *"},
+        {NULL, CL("typed_extension_protocol_options: {x.y: {}}"), NULL, NULL,
+         "static_resources.clusters[0].typed_extension_protocol_options.x.y: unknown extension (supported: "
+         "remora.fail_fast)"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *y = build(cases[i].top, cases[i].clusters, cases[i].hcm, cases[i].vhosts);
+        check_error(y, cases[i].want);
+        free(y);
+    }
+}
+
 /* ---- dynamic_resources and EDS clusters ---- */
 
 #define XDS_CLUSTER                                                                                          \
@@ -1243,6 +1392,8 @@ int main(void)
         cmocka_unit_test(test_alias_bomb),
         cmocka_unit_test(test_load_file),
         cmocka_unit_test(test_lb_settings),
+        cmocka_unit_test(test_retry_policy),
+        cmocka_unit_test(test_circuit_breakers_and_fail_fast),
         cmocka_unit_test(test_dynamic_resources_ads),
         cmocka_unit_test(test_dynamic_resources_separate_streams),
         cmocka_unit_test(test_dynamic_resources_errors),

@@ -351,7 +351,7 @@ static void test_retry_avoidance(void **state)
         for (int i = 0; i < 200; i++) {
             rm_host_t *tried[3];
             tried[0] = f.lb->ops->pick(f.lb, NULL);
-            rm_lb_context_t ctx = {tried, 1};
+            rm_lb_context_t ctx = {tried, 1, 0};
             tried[1] = f.lb->ops->pick(f.lb, &ctx);
             assert_ptr_not_equal(tried[1], tried[0]);
             ctx.num_tried = 2;
@@ -366,9 +366,40 @@ static void test_retry_avoidance(void **state)
     }
 }
 
+/* previous_priorities: with P0 excluded the load is recomputed over the other levels (P1 and P2 share
+ * it as Envoy's math says when P0 has no hosts); excluding every level is ignored. */
+static void test_excluded_priorities(void **state)
+{
+    (void)state;
+    for (size_t p = 0; p < NUM_POLICIES; p++) {
+        fx_t f;
+        /* P0: 2 healthy; P1: 1 of 2 healthy (health 70); P2: 1 healthy. */
+        const hspec_t hs[] = {{1, 0, 0}, {1, 0, 0}, {1, 1, 0}, {1, 1, RM_HOST_FAILED_EDS_HEALTH}, {1, 2, 0}};
+        fx_make(&f, policies[p], hs, 5, defaults);
+        size_t counts[5] = {0};
+        rm_lb_context_t ex0 = {NULL, 0, 1u << 0};
+        const int n = 10000;
+        for (int i = 0; i < n; i++)
+            counts[index_of(&f, f.lb->ops->pick(f.lb, &ex0))]++;
+        assert_int_equal(counts[0] + counts[1], 0);
+        assert_int_equal(counts[3], 0);
+        /* P1 health 70, P2 100: normalized 100, P1 gets 70%, P2 30%. */
+        assert_in_range(counts[2], n * 70 / 100 - 300, n * 70 / 100 + 300);
+        assert_in_range(counts[4], n * 30 / 100 - 300, n * 30 / 100 + 300);
+        /* Everything excluded: the exclusion is dropped, P0 serves. */
+        rm_lb_context_t all = {NULL, 0, 0x7};
+        for (int i = 0; i < 100; i++) {
+            size_t k = index_of(&f, f.lb->ops->pick(f.lb, &all));
+            assert_true(k == 0 || k == 1);
+        }
+        fx_release(&f);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_excluded_priorities),
         cmocka_unit_test(test_policy_table),
         cmocka_unit_test(test_unhealthy_excluded_and_recovers),
         cmocka_unit_test(test_hosts_changed_rebuilds),

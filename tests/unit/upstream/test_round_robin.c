@@ -148,11 +148,11 @@ static void test_avoids_tried_hosts(void **state)
     for (int i = 0; i < 20; i++) {
         rm_host_t *first = lb->ops->pick(lb, NULL);
         rm_host_t *tried[] = {first};
-        rm_lb_context_t ctx = {tried, 1};
+        rm_lb_context_t ctx = {tried, 1, 0};
         assert_ptr_not_equal(lb->ops->pick(lb, &ctx), first);
     }
     /* every host tried: still returns one rather than failing */
-    rm_lb_context_t all = {f.hosts, 3};
+    rm_lb_context_t all = {f.hosts, 3, 0};
     assert_non_null(lb->ops->pick(lb, &all));
     lb->ops->destroy(lb);
     release(&f);
@@ -319,7 +319,7 @@ static void test_weighted_retry_avoids_heavy_host(void **state)
     make_weighted(&f, NULL, w, 2);
     rm_lb_t *lb = rm_lb_round_robin_ops.create(f.cluster, &f.rng);
     rm_host_t *tried[] = {f.hosts[0]};
-    rm_lb_context_t ctx = {tried, 1};
+    rm_lb_context_t ctx = {tried, 1, 0};
     for (int i = 0; i < 50; i++)
         assert_ptr_equal(lb->ops->pick(lb, &ctx), f.hosts[1]);
     lb->ops->destroy(lb);

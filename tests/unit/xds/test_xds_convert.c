@@ -8,6 +8,7 @@
 
 #include <cmocka.h>
 
+#include "remora/config/v1/fail_fast.pb-c.h"
 #include "xds/xds_convert.h"
 
 #include <math.h>
@@ -650,7 +651,6 @@ static void test_unsupported_fields(void **state)
     cluster_fixture_t f;
     Envoy__Config__Core__V3__HealthCheck hc = ENVOY__CONFIG__CORE__V3__HEALTH_CHECK__INIT;
     Envoy__Config__Core__V3__HealthCheck *hcs[1] = {&hc};
-    Envoy__Config__Cluster__V3__CircuitBreakers cb = ENVOY__CONFIG__CLUSTER__V3__CIRCUIT_BREAKERS__INIT;
     Envoy__Config__Cluster__V3__OutlierDetection od = ENVOY__CONFIG__CLUSTER__V3__OUTLIER_DETECTION__INIT;
     Envoy__Config__Cluster__V3__Cluster__CommonLbConfig common =
         ENVOY__CONFIG__CLUSTER__V3__CLUSTER__COMMON_LB_CONFIG__INIT;
@@ -675,7 +675,6 @@ static void test_unsupported_fields(void **state)
 
     CASE((f.c.n_health_checks = 1, f.c.health_checks = hcs),
          "cluster 'web': health_checks[0].timeout: required");
-    CASE(f.c.circuit_breakers = &cb, "cluster 'web': circuit_breakers: not supported yet");
     UInt32Value too_big = GOOGLE__PROTOBUF__UINT32_VALUE__INIT;
     too_big.value = 101;
     CASE((od.max_ejection_percent = &too_big, f.c.outlier_detection = &od),
@@ -683,8 +682,14 @@ static void test_unsupported_fields(void **state)
     CASE((common.update_merge_window = &f.connect_timeout, f.c.common_lb_config = &common),
          "cluster 'web': common_lb_config.update_merge_window: not supported yet");
     CASE(f.c.http2_protocol_options = &h2, "cluster 'web': http2_protocol_options: not supported yet");
+    ext.key = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
     CASE((f.c.n_typed_extension_protocol_options = 1, f.c.typed_extension_protocol_options = exts),
-         "cluster 'web': typed_extension_protocol_options: not supported yet");
+         "cluster 'web': typed_extension_protocol_options.envoy.extensions.upstreams.http.v3."
+         "HttpProtocolOptions: not supported yet");
+    ext.key = "remora.other";
+    CASE((f.c.n_typed_extension_protocol_options = 1, f.c.typed_extension_protocol_options = exts),
+         "cluster 'web': typed_extension_protocol_options.remora.other: unknown extension (supported: "
+         "remora.fail_fast)");
     /* lb_config must match lb_policy, as Envoy requires. */
     CASE((f.c.lb_config_case = ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_CONFIG_LEAST_REQUEST_LB_CONFIG,
           f.c.least_request_lb_config = &lr),
@@ -698,6 +703,111 @@ static void test_unsupported_fields(void **state)
     CASE(f.la.loc[1].load_balancing_weight = &w,
          "cluster 'web': load_assignment.endpoints[1].load_balancing_weight: not supported yet");
 #undef CASE
+}
+
+/* circuit_breakers thresholds per priority, and the fail-fast breaker as a typed extension. */
+static void test_breakers(void **state)
+{
+    (void)state;
+    cluster_fixture_t f;
+    rm_cluster_config_t out;
+    UInt32Value seven = GOOGLE__PROTOBUF__UINT32_VALUE__INIT, nine = GOOGLE__PROTOBUF__UINT32_VALUE__INIT;
+    seven.value = 7;
+    nine.value = 9;
+    Envoy__Config__Cluster__V3__CircuitBreakers__Thresholds t0 =
+        ENVOY__CONFIG__CLUSTER__V3__CIRCUIT_BREAKERS__THRESHOLDS__INIT;
+    Envoy__Config__Cluster__V3__CircuitBreakers__Thresholds t1 =
+        ENVOY__CONFIG__CLUSTER__V3__CIRCUIT_BREAKERS__THRESHOLDS__INIT;
+    t0.max_connections = &seven;
+    t1.priority = ENVOY__CONFIG__CORE__V3__ROUTING_PRIORITY__HIGH;
+    t1.max_requests = &nine;
+    Envoy__Config__Cluster__V3__CircuitBreakers__Thresholds *ts[2] = {&t0, &t1};
+    Envoy__Config__Cluster__V3__CircuitBreakers cb = ENVOY__CONFIG__CLUSTER__V3__CIRCUIT_BREAKERS__INIT;
+    cb.n_thresholds = 2;
+    cb.thresholds = ts;
+
+    cluster_fixture_init(&f, STATIC);
+    convert_ok(&f.c, NULL, &out);
+    assert_false(out.circuit_breakers_set);
+    assert_false(out.fail_fast.enabled);
+    rm_cluster_config_free(&out);
+
+    cluster_fixture_init(&f, STATIC);
+    f.c.circuit_breakers = &cb;
+    convert_ok(&f.c, NULL, &out);
+    assert_true(out.circuit_breakers_set);
+    assert_int_equal(out.circuit_breakers[RM_ROUTING_PRIORITY_DEFAULT].max_connections, 7);
+    assert_int_equal(out.circuit_breakers[RM_ROUTING_PRIORITY_DEFAULT].max_pending_requests, 1024);
+    assert_int_equal(out.circuit_breakers[RM_ROUTING_PRIORITY_DEFAULT].max_requests, 1024);
+    assert_int_equal(out.circuit_breakers[RM_ROUTING_PRIORITY_DEFAULT].max_retries, 3);
+    assert_int_equal(out.circuit_breakers[RM_ROUTING_PRIORITY_HIGH].max_requests, 9);
+    assert_int_equal(out.circuit_breakers[RM_ROUTING_PRIORITY_HIGH].max_connections, 1024);
+    rm_cluster_config_free(&out);
+
+    t1.priority = ENVOY__CONFIG__CORE__V3__ROUTING_PRIORITY__DEFAULT;
+    cluster_fixture_init(&f, STATIC);
+    f.c.circuit_breakers = &cb;
+    expect_error(
+        &f.c, NULL,
+        "cluster 'web': circuit_breakers.thresholds[1].priority: thresholds for priority DEFAULT are "
+        "given twice");
+    t1.priority = ENVOY__CONFIG__CORE__V3__ROUTING_PRIORITY__HIGH;
+    t1.track_remaining = true;
+    cluster_fixture_init(&f, STATIC);
+    f.c.circuit_breakers = &cb;
+    expect_error(&f.c, NULL,
+                 "cluster 'web': circuit_breakers.thresholds[1].track_remaining: not supported yet");
+
+    /* remora.fail_fast */
+    Remora__Config__V1__FailFastBreaker ff = REMORA__CONFIG__V1__FAIL_FAST_BREAKER__INIT;
+    UInt32Value three = GOOGLE__PROTOBUF__UINT32_VALUE__INIT;
+    three.value = 3;
+    Duration two_s = GOOGLE__PROTOBUF__DURATION__INIT;
+    two_s.seconds = 2;
+    ff.consecutive_failures = &three;
+    ff.open_duration = &two_s;
+    ff.ignore_5xx = true;
+    uint8_t packed[128];
+    size_t plen = remora__config__v1__fail_fast_breaker__pack(&ff, packed);
+    Google__Protobuf__Any any = GOOGLE__PROTOBUF__ANY__INIT;
+    any.type_url = "type.googleapis.com/remora.config.v1.FailFastBreaker";
+    any.value.data = packed;
+    any.value.len = plen;
+    Envoy__Config__Cluster__V3__Cluster__TypedExtensionProtocolOptionsEntry ext =
+        ENVOY__CONFIG__CLUSTER__V3__CLUSTER__TYPED_EXTENSION_PROTOCOL_OPTIONS_ENTRY__INIT;
+    ext.key = "remora.fail_fast";
+    ext.value = &any;
+    Envoy__Config__Cluster__V3__Cluster__TypedExtensionProtocolOptionsEntry *exts[1] = {&ext};
+    cluster_fixture_init(&f, STATIC);
+    f.c.n_typed_extension_protocol_options = 1;
+    f.c.typed_extension_protocol_options = exts;
+    convert_ok(&f.c, NULL, &out);
+    assert_true(out.fail_fast.enabled);
+    assert_int_equal(out.fail_fast.consecutive_failures, 3);
+    assert_int_equal(out.fail_fast.open_duration_ms, 2000);
+    assert_int_equal(out.fail_fast.half_open_requests, 1);
+    assert_int_equal(out.fail_fast.slow_call_ms, 0);
+    assert_true(out.fail_fast.ignore_5xx);
+    rm_cluster_config_free(&out);
+
+    three.value = 0;
+    plen = remora__config__v1__fail_fast_breaker__pack(&ff, packed);
+    any.value.len = plen;
+    cluster_fixture_init(&f, STATIC);
+    f.c.n_typed_extension_protocol_options = 1;
+    f.c.typed_extension_protocol_options = exts;
+    expect_error(
+        &f.c, NULL,
+        "cluster 'web': typed_extension_protocol_options.remora.fail_fast.consecutive_failures: must be "
+        ">= 1");
+    any.type_url = "type.googleapis.com/remora.config.v1.Other";
+    cluster_fixture_init(&f, STATIC);
+    f.c.n_typed_extension_protocol_options = 1;
+    f.c.typed_extension_protocol_options = exts;
+    expect_error(&f.c, NULL,
+                 "cluster 'web': typed_extension_protocol_options.remora.fail_fast: expected an Any of type "
+                 "type.googleapis.com/remora.config.v1.FailFastBreaker, got "
+                 "type.googleapis.com/remora.config.v1.Other");
 }
 
 /* Fields the trimmed protos do not know arrive in base.unknown_fields: rejected by number, with
@@ -873,17 +983,12 @@ static void test_printable(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_static_cluster),
-        cmocka_unit_test(test_health_fields),
-        cmocka_unit_test(test_defaults),
-        cmocka_unit_test(test_strict_dns_cluster),
-        cmocka_unit_test(test_eds_cluster),
-        cmocka_unit_test(test_cluster_rejections),
-        cmocka_unit_test(test_unsupported_fields),
-        cmocka_unit_test(test_unknown_fields),
-        cmocka_unit_test(test_lb_settings),
-        cmocka_unit_test(test_decode_bytes),
-        cmocka_unit_test(test_cla),
+        cmocka_unit_test(test_static_cluster),     cmocka_unit_test(test_health_fields),
+        cmocka_unit_test(test_defaults),           cmocka_unit_test(test_strict_dns_cluster),
+        cmocka_unit_test(test_eds_cluster),        cmocka_unit_test(test_cluster_rejections),
+        cmocka_unit_test(test_unsupported_fields), cmocka_unit_test(test_breakers),
+        cmocka_unit_test(test_unknown_fields),     cmocka_unit_test(test_lb_settings),
+        cmocka_unit_test(test_decode_bytes),       cmocka_unit_test(test_cla),
         cmocka_unit_test(test_printable),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
