@@ -22,12 +22,15 @@
 
 static harness_remora_t *g_remora;
 static int g_port;
+/* Route fields added to the route of the next start_remora (e.g. a retry_policy), or NULL. */
+static const char *g_route_extra;
 
 static int teardown(void **state)
 {
     (void)state;
     harness_kill_all();
     g_remora = NULL;
+    g_route_extra = NULL;
     return 0;
 }
 
@@ -53,10 +56,10 @@ static void start_remora(const int *ports, const int *prios, size_t n, const cha
                          const char *route_timeout)
 {
     char *cluster = cluster_yaml(ports, prios, n, extra);
-    char *vh =
-        harness_fmt("[{name: all, domains: [\"*\"], routes: [{match: {prefix: \"/\"}, route: {cluster: "
-                    "backend, timeout: %s}}]}]",
-                    route_timeout ? route_timeout : "5s");
+    char *vh = harness_fmt(
+        "[{name: all, domains: [\"*\"], routes: [{match: {prefix: \"/\"}, route: {cluster: "
+        "backend, timeout: %s%s%s}}]}]",
+        route_timeout ? route_timeout : "5s", g_route_extra ? ", " : "", g_route_extra ? g_route_extra : "");
     harness_listener_spec_t listener = {.virtual_hosts = vh};
     char *yaml = harness_yaml_bootstrap(&listener, 1, &cluster, 1);
     const char *args[] = {"--workers", "1", NULL};
@@ -296,6 +299,46 @@ static void test_health_check_port_override(void **state)
     wait_flags(traffic, "healthy");
 }
 
+/* With retries on the route, clients see no error while the failing host is found and ejected; once
+ * it is out, no request tries it any more. */
+static void test_retries_hide_the_ejection(void **state)
+{
+    (void)state;
+    int ports[3] = {harness_start_upstream("r1", NULL), harness_start_upstream("r2", NULL),
+                    harness_start_upstream("r3", NULL)};
+    int prios[3] = {0, 0, 0};
+    g_route_extra = "retry_policy: {retry_on: \"5xx,connect-failure,reset\", num_retries: 2, "
+                    "retry_host_predicate: [{name: envoy.retry_host_predicates.previous_hosts, typed_config: "
+                    "{\"@type\": type.googleapis.com/"
+                    "envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate}}]}";
+    start_remora(ports, prios, 3,
+                 "outlier_detection: {consecutive_5xx: 3, interval: 0.2s, base_ejection_time: 60s, "
+                 "max_ejection_percent: 50}",
+                 NULL);
+    control(ports[0], "fail");
+    int sent = 0;
+    while (stat_of("outlier_detection.ejections_active") == 0) {
+        IT_ASSERT(sent < 60, "r1 not ejected after %d requests", sent);
+        char id[64];
+        long st = proxy_get(id, sizeof(id));
+        sent++;
+        IT_ASSERT(st == 200 && strcmp(id, "r1") != 0, "request %d: %ld from '%s' (retries should hide r1)",
+                  sent, st, id);
+    }
+    IT_ASSERT(stat_of("outlier_detection.ejections_enforced_consecutive_5xx") == 1,
+              "ejected by consecutive_5xx");
+    IT_ASSERT(stat_of("upstream_rq_retry") >= 3, "the failures were retried");
+    wait_flags(ports[0], "/failed_outlier_check");
+    uint64_t retries = stat_of("upstream_rq_retry");
+    for (int i = 0; i < 12; i++) {
+        char id[64];
+        long st = proxy_get(id, sizeof(id));
+        IT_ASSERT(st == 200 && (strcmp(id, "r2") == 0 || strcmp(id, "r3") == 0),
+                  "after the ejection: %ld from %s", st, id);
+    }
+    IT_ASSERT(stat_of("upstream_rq_retry") == retries, "no request tried r1 after its ejection");
+}
+
 /* An ejected host returns on a passing active check, long before its ejection time. */
 static void test_active_check_returns_ejected_host(void **state)
 {
@@ -331,6 +374,7 @@ int main(void)
         cmocka_unit_test_teardown(test_active_http_check, teardown),
         cmocka_unit_test_teardown(test_active_check_returns_ejected_host, teardown),
         cmocka_unit_test_teardown(test_health_check_port_override, teardown),
+        cmocka_unit_test_teardown(test_retries_hide_the_ejection, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
