@@ -188,7 +188,6 @@ struct rm_health_checker {
     rm_rng_t rng;
     hc_session_t **sessions;
     size_t num_sessions;
-    uint64_t id; /* for log lines */
 };
 
 struct hc_session {

@@ -193,7 +193,9 @@ static void eject(rm_outlier_detector_t *d, rm_host_t *h, rm_outlier_type_t t)
     int64_t active = RM_STAT_GET(ods(d)->ejections_active);
     double pct = d->num_hosts ? 100.0 * (double)(active + 1) / (double)d->num_hosts : 100.0;
     uint32_t max_pct = c->max_ejection_percent > 100 ? 100 : c->max_ejection_percent;
-    if (!(pct <= (double)max_pct || (c->always_eject_one_host && active == 0))) {
+    /* One host may always be ejected, whatever the percentage (Envoy's documented rule for
+     * max_ejection_percent; always_eject_one_host asks for the same). */
+    if (!(pct <= (double)max_pct || active == 0)) {
         RM_STAT_INC(ods(d)->ejections_overflow);
         RM_LOG_WARN("cluster %s: host %s is an outlier (%s) but max_ejection_percent %u%% is reached; "
                     "not ejected",

@@ -304,21 +304,20 @@ static void test_max_ejection_percent(void **state)
     assert_int_equal(OD(&f, ejections_active), 1);
     fx_fini(&f);
 
-    /* Default 10% of 3 hosts: nobody, unless always_eject_one_host. */
+    /* Default 10% of 3 hosts: one host may always go, the second may not. */
     od = od_defaults();
-    fx_init(&f, 3, &od);
-    statuses(&f, 0, 500, 5);
-    rm_outlier_detector_process_pending(f.d);
-    assert_false(is_ejected(f.hosts[0]));
-    assert_int_equal(OD(&f, ejections_overflow), 1);
-    fx_fini(&f);
-    od.always_eject_one_host = true;
     fx_init(&f, 3, &od);
     statuses(&f, 0, 500, 5);
     statuses(&f, 1, 500, 5);
     rm_outlier_detector_process_pending(f.d);
     assert_true(is_ejected(f.hosts[0]));
     assert_false(is_ejected(f.hosts[1]));
+    assert_int_equal(OD(&f, ejections_overflow), 1);
+    /* Once the first is back, another may go. */
+    rm_outlier_detector_on_active_hc_success(f.d, f.hosts[0]);
+    statuses(&f, 1, 500, 5);
+    rm_outlier_detector_process_pending(f.d);
+    assert_true(is_ejected(f.hosts[1]));
     fx_fini(&f);
 }
 
