@@ -958,13 +958,16 @@ static int decode_hc_codec(rm_yaml_decoder_t *d, yaml_node_t *n, void *obj, cons
 {
     static const rm_yaml_enum_value_t values[] = {
         {"HTTP1", 0, false},
-        {"HTTP2", 1, true},
+        {"HTTP2", 1, false},
         {"HTTP3", 2, true},
     };
     static const rm_yaml_enum_t codec = {values, 3};
     int v;
     rm_yaml_field_t tmp = {f->name, NULL, 0, &codec, 0};
-    return rm_yaml_decode_enum(d, n, &v, &tmp);
+    if (rm_yaml_decode_enum(d, n, &v, &tmp) != 0)
+        return -1;
+    ((rm_health_check_config_t *)obj)->http2 = v == 1;
+    return 0;
 }
 
 static int http_hc_check(rm_yaml_decoder_t *d, void *obj)

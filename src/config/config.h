@@ -112,6 +112,7 @@ typedef struct {
     char *host;   /* NULL = the cluster name */
     char *path;   /* required for HTTP */
     char *method; /* NULL = GET */
+    bool http2;   /* codec_client_type HTTP2: prior-knowledge h2c */
     rm_hc_header_t *headers;
     size_t num_headers;
     rm_hc_status_range_t *expected_statuses; /* none = [200, 201) */

@@ -3,6 +3,7 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
+#include <nghttp2/nghttp2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -118,8 +119,8 @@ bool rm_health_check_config_equal(const rm_health_check_config_t *a, const rm_he
         a->unhealthy_threshold != b->unhealthy_threshold || a->healthy_threshold != b->healthy_threshold ||
         a->unhealthy_interval_ms != b->unhealthy_interval_ms ||
         a->no_traffic_interval_ms != b->no_traffic_interval_ms ||
-        a->reuse_connection != b->reuse_connection || !sz_eq(a->host, b->host) || !sz_eq(a->path, b->path) ||
-        !sz_eq(a->method, b->method) || a->num_headers != b->num_headers ||
+        a->reuse_connection != b->reuse_connection || a->http2 != b->http2 || !sz_eq(a->host, b->host) ||
+        !sz_eq(a->path, b->path) || !sz_eq(a->method, b->method) || a->num_headers != b->num_headers ||
         a->num_expected_statuses != b->num_expected_statuses ||
         !bytes_eq(a->send.data, a->send.len, b->send.data, b->send.len) || a->num_receive != b->num_receive)
         return false;
@@ -208,10 +209,21 @@ struct hc_session {
     struct evbuffer *body_buf;
     /* TCP receive buffer */
     struct evbuffer *tcp_buf;
+    /* HTTP/2 (prior knowledge): one session per check connection, one stream per check. The
+     * callbacks only record; verdicts are taken after nghttp2 returns. */
+    nghttp2_session *h2;
+    int32_t h2_stream;
+    bool h2_stream_done;
+    uint32_t h2_stream_error;
+    bool h2_goaway;
 };
 
 static void session_close_conn(hc_session_t *s)
 {
+    if (s->h2 != NULL) {
+        nghttp2_session_del(s->h2);
+        s->h2 = NULL;
+    }
     if (s->bev != NULL) {
         bufferevent_free(s->bev);
         s->bev = NULL;
@@ -301,6 +313,161 @@ static void finish(hc_session_t *s, rm_hc_result_t r, const char *detail)
     schedule(s, next);
 }
 
+/* ---- HTTP/2 ---- */
+
+static ssize_t h2_send_cb(nghttp2_session *session, const uint8_t *data, size_t len, int flags, void *arg)
+{
+    (void)session;
+    (void)flags;
+    hc_session_t *s = arg;
+    if (s->bev == NULL || bufferevent_write(s->bev, data, len) != 0)
+        return NGHTTP2_ERR_CALLBACK_FAILURE;
+    return (ssize_t)len;
+}
+
+static int h2_header_cb(nghttp2_session *session, const nghttp2_frame *frame, const uint8_t *name,
+                        size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags, void *arg)
+{
+    (void)session;
+    (void)flags;
+    hc_session_t *s = arg;
+    if (frame->hd.type != NGHTTP2_HEADERS || frame->hd.stream_id != s->h2_stream)
+        return 0;
+    if (namelen == 7 && memcmp(name, ":status", 7) == 0) {
+        int st = 0;
+        for (size_t i = 0; i < valuelen && i < 4; i++)
+            st = value[i] >= '0' && value[i] <= '9' ? st * 10 + (value[i] - '0') : -1000;
+        if (st >= 200 || s->status == 0) /* a final status replaces an informational one */
+            s->status = st;
+    } else if (namelen == 16 && memcmp(name, "x-envoy-degraded", 16) == 0) {
+        s->degraded = true;
+    }
+    return 0;
+}
+
+static int h2_data_cb(nghttp2_session *session, uint8_t flags, int32_t stream_id, const uint8_t *data,
+                      size_t len, void *arg)
+{
+    (void)session;
+    (void)flags;
+    hc_session_t *s = arg;
+    if (stream_id != s->h2_stream)
+        return 0;
+    size_t have = evbuffer_get_length(s->body_buf);
+    if (have < HC_BODY_KEEP)
+        evbuffer_add(s->body_buf, data, len < HC_BODY_KEEP - have ? len : HC_BODY_KEEP - have);
+    return 0;
+}
+
+static int h2_close_cb(nghttp2_session *session, int32_t stream_id, uint32_t error_code, void *arg)
+{
+    (void)session;
+    hc_session_t *s = arg;
+    if (stream_id == s->h2_stream) {
+        s->h2_stream_done = true;
+        s->h2_stream_error = error_code;
+    }
+    return 0;
+}
+
+static int h2_frame_cb(nghttp2_session *session, const nghttp2_frame *frame, void *arg)
+{
+    (void)session;
+    hc_session_t *s = arg;
+    if (frame->hd.type == NGHTTP2_GOAWAY)
+        s->h2_goaway = true; /* no new streams here: the next check reconnects */
+    return 0;
+}
+
+static int h2_open(hc_session_t *s)
+{
+    nghttp2_session_callbacks *cb;
+    if (nghttp2_session_callbacks_new(&cb) != 0)
+        return -1;
+    nghttp2_session_callbacks_set_send_callback(cb, h2_send_cb);
+    nghttp2_session_callbacks_set_on_header_callback(cb, h2_header_cb);
+    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, h2_data_cb);
+    nghttp2_session_callbacks_set_on_stream_close_callback(cb, h2_close_cb);
+    nghttp2_session_callbacks_set_on_frame_recv_callback(cb, h2_frame_cb);
+    int rc = nghttp2_session_client_new(&s->h2, cb, s);
+    nghttp2_session_callbacks_del(cb);
+    if (rc != 0) {
+        s->h2 = NULL;
+        return -1;
+    }
+    s->h2_goaway = false;
+    return nghttp2_submit_settings(s->h2, NGHTTP2_FLAG_NONE, NULL, 0) == 0 ? 0 : -1;
+}
+
+static nghttp2_nv nv(const char *name, const char *value)
+{
+    nghttp2_nv v = {(uint8_t *)name, (uint8_t *)value, strlen(name), strlen(value), NGHTTP2_NV_FLAG_NONE};
+    return v;
+}
+
+/* Sends the check as a new stream; false when the session cannot take it. */
+static bool h2_send_check(hc_session_t *s, const char *host)
+{
+    const rm_health_check_config_t *c = &s->hc->cfg;
+    if ((s->h2 == NULL && h2_open(s) != 0) || s->h2_goaway)
+        return false;
+    size_t n = 0;
+    nghttp2_nv *hdrs = rm_calloc(5 + c->num_headers, sizeof(nghttp2_nv));
+    char **lower = rm_calloc(c->num_headers ? c->num_headers : 1, sizeof(char *));
+    hdrs[n++] = nv(":method", c->method ? c->method : "GET");
+    hdrs[n++] = nv(":scheme", "http");
+    hdrs[n++] = nv(":authority", host);
+    hdrs[n++] = nv(":path", c->path);
+    hdrs[n++] = nv("user-agent", "Remora/HC");
+    for (size_t i = 0; i < c->num_headers; i++) {
+        lower[i] = rm_strdup(c->headers[i].key); /* HTTP/2 field names are lower case */
+        for (char *p = lower[i]; *p; p++)
+            if (*p >= 'A' && *p <= 'Z')
+                *p = (char)(*p + 32);
+        hdrs[n++] = nv(lower[i], c->headers[i].value);
+    }
+    s->h2_stream_done = false;
+    s->h2_stream_error = 0;
+    s->h2_stream = nghttp2_submit_request(s->h2, NULL, hdrs, n, NULL, s);
+    for (size_t i = 0; i < c->num_headers; i++)
+        free(lower[i]);
+    free(lower);
+    free(hdrs);
+    return s->h2_stream > 0 && nghttp2_session_send(s->h2) == 0;
+}
+
+/* Feeds what arrived to the session and judges the check once its stream closed. */
+static void read_h2(hc_session_t *s)
+{
+    struct evbuffer *in = bufferevent_get_input(s->bev);
+    size_t len = evbuffer_get_length(in);
+    const uint8_t *p = evbuffer_pullup(in, -1);
+    ssize_t rc = len ? nghttp2_session_mem_recv(s->h2, p, len) : 0;
+    if (rc >= 0)
+        evbuffer_drain(in, (size_t)rc);
+    if (rc < 0 || nghttp2_session_send(s->h2) != 0) {
+        s->keep_alive = false;
+        finish(s, RM_HC_FAILURE_NETWORK, "HTTP/2 protocol error");
+        return;
+    }
+    if (!s->h2_stream_done)
+        return;
+    s->keep_alive = !s->h2_goaway;
+    char why[96];
+    if (s->h2_stream_error != 0 || s->status <= 0) {
+        snprintf(why, sizeof(why), "HTTP/2 stream reset (%s)", nghttp2_http2_strerror(s->h2_stream_error));
+        finish(s, RM_HC_FAILURE_NETWORK, why);
+    } else if (!rm_hc_status_expected(&s->hc->cfg, s->status)) {
+        snprintf(why, sizeof(why), "status %d", s->status);
+        finish(s, RM_HC_FAILURE_ACTIVE, why);
+    } else if (!rm_hc_receive_match(&s->hc->cfg, evbuffer_pullup(s->body_buf, -1),
+                                    evbuffer_get_length(s->body_buf))) {
+        finish(s, RM_HC_FAILURE_ACTIVE, "response body does not match receive");
+    } else {
+        finish(s, RM_HC_SUCCESS, NULL);
+    }
+}
+
 static void send_check(hc_session_t *s)
 {
     const rm_health_check_config_t *c = &s->hc->cfg;
@@ -325,6 +492,13 @@ static void send_check(hc_session_t *s)
         s->body_buf = evbuffer_new();
     evbuffer_drain(s->body_buf, evbuffer_get_length(s->body_buf));
     const char *host = c->host && c->host[0] ? c->host : s->hc->shared->name;
+    if (c->http2) {
+        if (!h2_send_check(s, host)) {
+            s->keep_alive = false;
+            finish(s, RM_HC_FAILURE_NETWORK, "HTTP/2 session unusable");
+        }
+        return;
+    }
     evbuffer_add_printf(out, "%s %s HTTP/1.1\r\nhost: %s\r\nuser-agent: Remora/HC\r\n",
                         c->method ? c->method : "GET", c->path, host);
     for (size_t i = 0; i < c->num_headers; i++)
@@ -429,12 +603,25 @@ static void on_read(struct bufferevent *bev, void *arg)
     (void)bev;
     hc_session_t *s = arg;
     if (!s->in_flight) {
+        if (s->h2 != NULL) {
+            /* An idle HTTP/2 connection still carries control frames (SETTINGS, PING). */
+            struct evbuffer *in = bufferevent_get_input(s->bev);
+            size_t len = evbuffer_get_length(in);
+            ssize_t rc = nghttp2_session_mem_recv(s->h2, evbuffer_pullup(in, -1), len);
+            if (rc >= 0)
+                evbuffer_drain(in, (size_t)rc);
+            if (rc < 0 || nghttp2_session_send(s->h2) != 0 || s->h2_goaway)
+                session_close_conn(s);
+            return;
+        }
         /* Unsolicited bytes on an idle connection: it cannot be trusted for the next check. */
         session_close_conn(s);
         return;
     }
     if (s->hc->cfg.kind == RM_HEALTH_CHECK_TCP)
         read_tcp(s);
+    else if (s->hc->cfg.http2)
+        read_h2(s);
     else
         read_http(s, false);
 }
@@ -455,7 +642,8 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
             return;
         }
         s->keep_alive = false;
-        if (s->hc->cfg.kind == RM_HEALTH_CHECK_HTTP && s->connected && (what & BEV_EVENT_EOF)) {
+        if (s->hc->cfg.kind == RM_HEALTH_CHECK_HTTP && !s->hc->cfg.http2 && s->connected &&
+            (what & BEV_EVENT_EOF)) {
             if (read_http(s, true))
                 return;
         }

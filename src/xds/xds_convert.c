@@ -964,9 +964,10 @@ static int convert_http_hc(cv_t *c, const HttpHealthCheck *h, rm_health_check_co
         return cv_fail_at(c, "send", "not supported yet");
     if (h->n_request_headers_to_remove > 0)
         return cv_fail_at(c, "request_headers_to_remove", "not supported yet");
-    if (h->codec_client_type != ENVOY__TYPE__V3__CODEC_CLIENT_TYPE__HTTP1)
-        return cv_fail_at(c, "codec_client_type",
-                          "only HTTP1 is supported (HTTP2 health checks are not yet)");
+    if (h->codec_client_type == ENVOY__TYPE__V3__CODEC_CLIENT_TYPE__HTTP2)
+        o->http2 = true;
+    else if (h->codec_client_type != ENVOY__TYPE__V3__CODEC_CLIENT_TYPE__HTTP1)
+        return cv_fail_at(c, "codec_client_type", "HTTP3 is not supported (HTTP1, HTTP2)");
     static const char *const methods[] = {NULL,     "GET", "HEAD",    "POST",  "PUT",
                                           "DELETE", NULL,  "OPTIONS", "TRACE", "PATCH"};
     if ((unsigned)h->method >= sizeof(methods) / sizeof(methods[0]) ||

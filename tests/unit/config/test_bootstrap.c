@@ -330,9 +330,9 @@ static const error_case_t error_cases[] = {
      "required*"},
     {NULL,
      CL("health_checks: [{timeout: 1s, interval: 1s, healthy_threshold: 1, unhealthy_threshold: 1, "
-        "http_health_check: {path: /h, codec_client_type: HTTP2}}]"),
+        "http_health_check: {path: /h, codec_client_type: HTTP3}}]"),
      NULL, NULL,
-     "static_resources.clusters[0].health_checks[0].http_health_check.codec_client_type: HTTP2 *"},
+     "static_resources.clusters[0].health_checks[0].http_health_check.codec_client_type: HTTP3 *"},
     {NULL,
      CL("health_checks: [{timeout: 1s, interval: 1s, healthy_threshold: 1, unhealthy_threshold: 1, "
         "tcp_health_check: {send: {text: 0g}}}]"),

@@ -20,6 +20,7 @@
 #include <event2/http.h>
 #include <event2/listener.h>
 #include <netinet/in.h>
+#include <nghttp2/nghttp2.h>
 #include <unistd.h>
 
 #include "core/clock.h"
@@ -387,13 +388,184 @@ static void test_tcp_checker(void **state)
     event_base_free(r.base);
 }
 
+/* ---- an h2c (prior knowledge) server for the HTTP/2 checker ---- */
+
+typedef struct {
+    int status;
+    const char *body;
+    int streams;
+    int connections;
+    char last_authority[64];
+} h2_server_t;
+
+typedef struct {
+    h2_server_t *srv;
+    struct bufferevent *bev;
+    nghttp2_session *session;
+    size_t body_off;
+} h2_conn_t;
+
+static ssize_t h2s_send(nghttp2_session *session, const uint8_t *data, size_t len, int flags, void *arg)
+{
+    (void)session;
+    (void)flags;
+    h2_conn_t *c = arg;
+    bufferevent_write(c->bev, data, len);
+    return (ssize_t)len;
+}
+
+static ssize_t h2s_body(nghttp2_session *session, int32_t stream_id, uint8_t *buf, size_t len,
+                        uint32_t *flags, nghttp2_data_source *source, void *arg)
+{
+    (void)session;
+    (void)stream_id;
+    (void)source;
+    h2_conn_t *c = arg;
+    size_t total = strlen(c->srv->body), n = total - c->body_off < len ? total - c->body_off : len;
+    memcpy(buf, c->srv->body + c->body_off, n);
+    c->body_off += n;
+    if (c->body_off == total)
+        *flags |= NGHTTP2_DATA_FLAG_EOF;
+    return (ssize_t)n;
+}
+
+static int h2s_header(nghttp2_session *session, const nghttp2_frame *frame, const uint8_t *name,
+                      size_t namelen, const uint8_t *value, size_t valuelen, uint8_t flags, void *arg)
+{
+    (void)session;
+    (void)frame;
+    (void)flags;
+    h2_conn_t *c = arg;
+    if (namelen == 10 && memcmp(name, ":authority", 10) == 0)
+        snprintf(c->srv->last_authority, sizeof(c->srv->last_authority), "%.*s", (int)valuelen, value);
+    return 0;
+}
+
+static int h2s_frame(nghttp2_session *session, const nghttp2_frame *frame, void *arg)
+{
+    h2_conn_t *c = arg;
+    if (frame->hd.type != NGHTTP2_HEADERS || !(frame->hd.flags & NGHTTP2_FLAG_END_STREAM))
+        return 0;
+    c->srv->streams++;
+    char st[8];
+    snprintf(st, sizeof(st), "%d", c->srv->status);
+    nghttp2_nv hdrs[] = {{(uint8_t *)":status", (uint8_t *)st, 7, strlen(st), NGHTTP2_NV_FLAG_NONE}};
+    c->body_off = 0;
+    nghttp2_data_provider dp = {.read_callback = h2s_body};
+    nghttp2_submit_response(session, frame->hd.stream_id, hdrs, 1, &dp);
+    return 0;
+}
+
+static void h2c_free(h2_conn_t *c)
+{
+    nghttp2_session_del(c->session);
+    bufferevent_free(c->bev);
+    c->srv->connections--;
+    free(c);
+}
+
+static void h2c_read(struct bufferevent *bev, void *arg)
+{
+    h2_conn_t *c = arg;
+    struct evbuffer *in = bufferevent_get_input(bev);
+    size_t len = evbuffer_get_length(in);
+    ssize_t rc = nghttp2_session_mem_recv(c->session, evbuffer_pullup(in, -1), len);
+    if (rc < 0) {
+        h2c_free(c);
+        return;
+    }
+    evbuffer_drain(in, (size_t)rc);
+    nghttp2_session_send(c->session);
+}
+
+static void h2c_event(struct bufferevent *bev, short what, void *arg)
+{
+    (void)bev;
+    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
+        h2c_free(arg);
+}
+
+static int g_h2_accepted;
+
+static void h2_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int len, void *arg)
+{
+    (void)sa;
+    (void)len;
+    h2_conn_t *c = calloc(1, sizeof(*c));
+    c->srv = arg;
+    c->srv->connections++;
+    g_h2_accepted++;
+    c->bev = bufferevent_socket_new(evconnlistener_get_base(l), fd, BEV_OPT_CLOSE_ON_FREE);
+    nghttp2_session_callbacks *cb;
+    nghttp2_session_callbacks_new(&cb);
+    nghttp2_session_callbacks_set_send_callback(cb, h2s_send);
+    nghttp2_session_callbacks_set_on_frame_recv_callback(cb, h2s_frame);
+    nghttp2_session_callbacks_set_on_header_callback(cb, h2s_header);
+    nghttp2_session_server_new(&c->session, cb, c);
+    nghttp2_session_callbacks_del(cb);
+    nghttp2_submit_settings(c->session, NGHTTP2_FLAG_NONE, NULL, 0);
+    nghttp2_session_send(c->session);
+    bufferevent_setcb(c->bev, h2c_read, NULL, h2c_event, c);
+    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+}
+
+static void test_http2_checker(void **state)
+{
+    (void)state;
+    run_t r = {0};
+    r.base = event_base_new();
+    h2_server_t srv = {.status = 200, .body = "h2 says ok"};
+    struct sockaddr_in sin = {0};
+    sin.sin_family = AF_INET;
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    struct evconnlistener *l =
+        evconnlistener_new_bind(r.base, h2_accept, &srv, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 16,
+                                (struct sockaddr *)&sin, sizeof(sin));
+    assert_non_null(l);
+    socklen_t slen = sizeof(sin);
+    getsockname(evconnlistener_get_fd(l), (struct sockaddr *)&sin, &slen);
+    r.host = rm_host_create("127.0.0.1", ntohs(sin.sin_port), 1, 0, RM_HEALTH_STATUS_HEALTHY, NULL);
+    r.shared = rm_cluster_shared_create("h2svc");
+    rm_health_check_config_t cfg = base_cfg();
+    cfg.http2 = true;
+    cfg.unhealthy_threshold = 1;
+    rm_hc_payload_t want[] = {{(unsigned char *)"ok", 2}};
+    cfg.receive = want;
+    cfg.num_receive = 1;
+    rm_hc_header_t hdr[] = {{"X-Check", "yes"}};
+    cfg.headers = hdr;
+    cfg.num_headers = 1;
+    r.hc = rm_health_checker_create(r.base, rm_clock_system(), r.shared, &cfg);
+    g_h2_accepted = 0;
+    rm_health_checker_set_hosts(r.hc, &r.host, 1);
+    run_until(&r, false, 4);
+    assert_true(srv.streams >= 3);
+    assert_int_equal(g_h2_accepted, 1); /* every check a new stream on one connection */
+    assert_string_equal(srv.last_authority, "h2svc");
+    srv.status = 503;
+    run_until(&r, true, 0);
+    srv.status = 200;
+    run_until(&r, false, 0);
+    srv.body = "nothing good";
+    run_until(&r, true, 0);
+    assert_true(RM_STAT_GET(r.shared->stats.hc.network_failure) == 0);
+    rm_health_checker_destroy(r.hc);
+    for (int i = 0; i < 1000 && srv.connections > 0; i++)
+        event_base_loop(r.base, EVLOOP_ONCE);
+    assert_int_equal(srv.connections, 0);
+    evconnlistener_free(l);
+    rm_host_unref(r.host);
+    rm_cluster_shared_unref(r.shared);
+    event_base_free(r.base);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hysteresis),    cmocka_unit_test(test_expected_statuses),
         cmocka_unit_test(test_receive_match), cmocka_unit_test(test_intervals),
         cmocka_unit_test(test_hex_payloads),  cmocka_unit_test(test_http_checker),
-        cmocka_unit_test(test_tcp_checker),
+        cmocka_unit_test(test_tcp_checker),   cmocka_unit_test(test_http2_checker),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -257,14 +257,20 @@ static void test_health_fields(void **state)
     assert_memory_equal(c.health_checks[0].receive[0].data, "ok", 2);
     rm_cluster_config_free(&c);
 
-    http.codec_client_type = ENVOY__TYPE__V3__CODEC_CLIENT_TYPE__HTTP2;
+    http.codec_client_type = ENVOY__TYPE__V3__CODEC_CLIENT_TYPE__HTTP3;
     cluster_fixture_init(&f, STATIC);
     f.c.n_health_checks = 1;
     f.c.health_checks = hcs;
-    expect_error(
-        &f.c, NULL,
-        "cluster 'web': health_checks[0].http_health_check.codec_client_type: only HTTP1 is supported "
-        "(HTTP2 health checks are not yet)");
+    expect_error(&f.c, NULL,
+                 "cluster 'web': health_checks[0].http_health_check.codec_client_type: HTTP3 is not "
+                 "supported (HTTP1, HTTP2)");
+    http.codec_client_type = ENVOY__TYPE__V3__CODEC_CLIENT_TYPE__HTTP2;
+    convert_ok(&f.c, &ads_opts, &c);
+    assert_true(c.health_checks[0].http2);
+    rm_cluster_config_free(&c);
+    cluster_fixture_init(&f, STATIC);
+    f.c.n_health_checks = 1;
+    f.c.health_checks = hcs;
     http.codec_client_type = ENVOY__TYPE__V3__CODEC_CLIENT_TYPE__HTTP1;
     pl.text = "6f6";
     expect_error(
