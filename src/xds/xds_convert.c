@@ -605,9 +605,10 @@ static int convert_circuit_breakers(cv_t *c, const Envoy__Config__Cluster__V3__C
 
 static int convert_fail_fast(cv_t *c, const Google__Protobuf__Any *any, rm_fail_fast_config_t *out)
 {
+    char buf[128];
     if (any == NULL || any->type_url == NULL || strcmp(any->type_url, RM_FAIL_FAST_TYPE_URL) != 0)
         return cv_fail(c, "expected an Any of type " RM_FAIL_FAST_TYPE_URL ", got %s",
-                       any && any->type_url ? any->type_url : "nothing");
+                       any && any->type_url ? rm_xds_printable(any->type_url, buf, sizeof(buf)) : "nothing");
     Remora__Config__V1__FailFastBreaker *ff =
         remora__config__v1__fail_fast_breaker__unpack(NULL, any->value.len, any->value.data);
     if (ff == NULL)
@@ -644,7 +645,8 @@ static int convert_extension_options(cv_t *c, const Cluster *pb, rm_cluster_conf
     for (size_t i = 0; i < pb->n_typed_extension_protocol_options; i++) {
         const Envoy__Config__Cluster__V3__Cluster__TypedExtensionProtocolOptionsEntry *e =
             pb->typed_extension_protocol_options[i];
-        const char *key = e->key ? e->key : "";
+        char buf[128];
+        const char *key = rm_xds_printable(e->key ? e->key : "", buf, sizeof(buf));
         size_t mark = cv_push(c, "typed_extension_protocol_options");
         cv_push(c, key);
         int rc;
