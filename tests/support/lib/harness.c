@@ -1112,11 +1112,20 @@ char *harness_bin(const char *name)
 
 int harness_start_upstream(const char *name, harness_proc_t **proc_out)
 {
+    return harness_start_upstream_args(name, NULL, proc_out);
+}
+
+int harness_start_upstream_args(const char *name, const char *const *extra_args, harness_proc_t **proc_out)
+{
     char *bin = harness_bin("remora-test-upstream");
     char *pname = harness_fmt("upstream-%s", name);
     char *port_file = harness_fmt("%s/%s.port", harness_tmpdir(), pname);
     unlink(port_file);
-    char *argv[] = {bin, "--listen", "127.0.0.1:0", "--id", (char *)name, "--port-file", port_file, NULL};
+    char *argv[32] = {bin, "--listen", "127.0.0.1:0", "--id", (char *)name, "--port-file", port_file, NULL};
+    for (size_t i = 0, k = 7; extra_args != NULL && extra_args[i] != NULL && k + 1 < 32; i++, k++) {
+        argv[k] = (char *)extra_args[i];
+        argv[k + 1] = NULL;
+    }
     harness_proc_t *p = harness_spawn(pname, argv, NULL);
     int port = -1;
     if (p != NULL) {

@@ -241,6 +241,8 @@ int harness_parse_access_line(const char *line, harness_access_entry_t *e);
 /* Starts remora-test-upstream --id name on 127.0.0.1:0 and returns its port (-1 on failure).
  * *proc_out (optional) receives the process handle. */
 int harness_start_upstream(const char *name, harness_proc_t **proc_out);
+/* Same with extra command-line arguments (NULL-terminated, may be NULL), e.g. the TLS options. */
+int harness_start_upstream_args(const char *name, const char *const *extra_args, harness_proc_t **proc_out);
 
 /* ---- bootstrap YAML ---- */
 
