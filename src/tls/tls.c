@@ -141,15 +141,15 @@ static int load_certificate(SSL_CTX *ctx, const rm_tls_config_t *cfg, char *err,
     b = ds_open(&cfg->private_key);
     EVP_PKEY *key = b ? PEM_read_bio_PrivateKey(b, NULL, NULL, NULL) : NULL;
     BIO_free(b);
-    if (key == NULL || SSL_CTX_use_PrivateKey(ctx, key) != 1) {
+    if (key == NULL) {
         snprintf(what, sizeof(what), "private_key (%s): no usable PEM private key",
                  ds_name(&cfg->private_key, name, sizeof(name)));
         fail(err, errlen, what);
-        EVP_PKEY_free(key);
         return -1;
     }
+    int used = SSL_CTX_use_PrivateKey(ctx, key);
     EVP_PKEY_free(key);
-    if (SSL_CTX_check_private_key(ctx) != 1) {
+    if (used != 1 || SSL_CTX_check_private_key(ctx) != 1) {
         fail(err, errlen, "private_key does not match the certificate_chain");
         return -1;
     }
@@ -249,8 +249,10 @@ static rm_tls_ctx_t *ctx_new(bool server, const rm_tls_config_t *cfg, char *err,
     t->server = server;
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_NO_COMPRESSION);
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+    /* Envoy's defaults: TLS 1.2 at least; at most 1.3 for servers and 1.2 for clients. */
     if (SSL_CTX_set_min_proto_version(ctx, version_of(cfg->min_protocol, TLS1_2_VERSION)) != 1 ||
-        SSL_CTX_set_max_proto_version(ctx, version_of(cfg->max_protocol, TLS1_3_VERSION)) != 1) {
+        SSL_CTX_set_max_proto_version(
+            ctx, version_of(cfg->max_protocol, server ? TLS1_3_VERSION : TLS1_2_VERSION)) != 1) {
         fail(err, errlen, "tls_params: protocol versions not available");
         rm_tls_ctx_unref(t);
         return NULL;
@@ -342,11 +344,19 @@ void rm_tls_ctx_unref(rm_tls_ctx_t *t)
 
 /* ---- connections ---- */
 
-struct bufferevent *rm_tls_bufferevent_accept(rm_tls_ctx_t *t, struct event_base *base, int fd)
+SSL *rm_tls_ssl_new(rm_tls_ctx_t *t)
 {
     SSL *ssl = SSL_new(t->ssl_ctx);
     if (ssl == NULL)
         abort(); /* allocation failure */
+    if (t->sni != NULL)
+        SSL_set_tlsext_host_name(ssl, t->sni);
+    return ssl;
+}
+
+struct bufferevent *rm_tls_bufferevent_accept(rm_tls_ctx_t *t, struct event_base *base, int fd)
+{
+    SSL *ssl = rm_tls_ssl_new(t);
     struct bufferevent *bev =
         bufferevent_openssl_socket_new(base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
     if (bev == NULL)
@@ -357,11 +367,7 @@ struct bufferevent *rm_tls_bufferevent_accept(rm_tls_ctx_t *t, struct event_base
 
 struct bufferevent *rm_tls_bufferevent_connect(rm_tls_ctx_t *t, struct event_base *base)
 {
-    SSL *ssl = SSL_new(t->ssl_ctx);
-    if (ssl == NULL)
-        abort();
-    if (t->sni != NULL)
-        SSL_set_tlsext_host_name(ssl, t->sni);
+    SSL *ssl = rm_tls_ssl_new(t);
     struct bufferevent *bev =
         bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
     if (bev == NULL)

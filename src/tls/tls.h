@@ -69,6 +69,9 @@ rm_tls_ctx_t *rm_tls_client_ctx_create(const rm_tls_config_t *cfg, char *err, si
 rm_tls_ctx_t *rm_tls_ctx_ref(rm_tls_ctx_t *t);
 void rm_tls_ctx_unref(rm_tls_ctx_t *t);
 
+/* A new SSL object for one connection (client contexts: with SNI set). The caller owns it. */
+SSL *rm_tls_ssl_new(rm_tls_ctx_t *t);
+
 /* A bufferevent that runs the server side of a handshake on an accepted socket (takes ownership of
  * fd and closes it on free). BEV_EVENT_CONNECTED reports the completed handshake. */
 struct bufferevent *rm_tls_bufferevent_accept(rm_tls_ctx_t *t, struct event_base *base, int fd);
