@@ -560,7 +560,8 @@ static bool tls_handshake_event(rm_h1_server_conn_t *c, short what)
     if (!(what & BEV_EVENT_CONNECTED)) {
         char reason[300];
         rm_tls_record_failure(&l->ssl_stats, c->bev, reason, sizeof(reason));
-        RM_LOG_INFO("downstream %s: TLS handshake failed on listener %s: %s", c->peer, l->cfg->name, reason);
+        /* Debug level: clients are untrusted and may fail on purpose; the ssl.* stats count them. */
+        RM_LOG_DEBUG("downstream %s: TLS handshake failed on listener %s: %s", c->peer, l->cfg->name, reason);
         conn_kill(c);
         return false;
     }
@@ -628,7 +629,8 @@ static void headers_timeout_cb(evutil_socket_t fd, short what, void *arg)
     if (c->tls && !c->tls_ready) {
         /* The handshake did not finish in time: nothing can be answered over TLS yet. */
         RM_STAT_INC(c->listener->ssl_stats.connection_error);
-        RM_LOG_INFO("downstream %s: TLS handshake timed out on listener %s", c->peer, c->listener->cfg->name);
+        RM_LOG_DEBUG("downstream %s: TLS handshake timed out on listener %s", c->peer,
+                     c->listener->cfg->name);
         conn_kill(c);
         return;
     }
