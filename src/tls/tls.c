@@ -1,8 +1,10 @@
 #include "tls/tls.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
+#include <fcntl.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
@@ -11,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/mem.h"
 
@@ -87,13 +91,40 @@ static const char *ds_name(const rm_data_source_t *ds, char *buf, size_t len)
     return buf;
 }
 
-static BIO *ds_open(const rm_data_source_t *ds)
+/* PEM files are small; the bound keeps a misconfigured path (a device, a huge file) from stalling
+ * the thread that builds the context. */
+#define MAX_PEM_FILE_BYTES (1u << 20)
+
+/* Opens a data source as a memory BIO. Returns NULL with the reason in why. */
+static BIO *ds_open(const rm_data_source_t *ds, char *why, size_t len)
 {
-    if (ds->filename != NULL)
-        return BIO_new_file(ds->filename, "r");
     if (ds->inline_string != NULL)
         return BIO_new_mem_buf(ds->inline_string, -1);
-    return NULL;
+    if (ds->filename == NULL) {
+        snprintf(why, len, "not set");
+        return NULL;
+    }
+    int fd = open(ds->filename, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) {
+        snprintf(why, len, "cannot open: %s", strerror(errno));
+        return NULL;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > (off_t)MAX_PEM_FILE_BYTES) {
+        snprintf(why, len, "not a regular file of at most %u bytes", MAX_PEM_FILE_BYTES);
+        close(fd);
+        return NULL;
+    }
+    BIO *b = BIO_new(BIO_s_mem());
+    char buf[16384];
+    ssize_t n;
+    size_t total = 0;
+    while (total <= MAX_PEM_FILE_BYTES && (n = read(fd, buf, sizeof(buf))) > 0) {
+        BIO_write(b, buf, (int)n);
+        total += (size_t)n;
+    }
+    close(fd);
+    return b;
 }
 
 static int version_of(rm_tls_protocol_t p, int fallback)
@@ -114,12 +145,12 @@ static int version_of(rm_tls_protocol_t p, int fallback)
 
 static int load_certificate(SSL_CTX *ctx, const rm_tls_config_t *cfg, char *err, size_t errlen)
 {
-    char name[300], what[400];
-    BIO *b = ds_open(&cfg->certificate_chain);
+    char name[300], what[600], why[200] = "no usable PEM certificate";
+    BIO *b = ds_open(&cfg->certificate_chain, why, sizeof(why));
     X509 *leaf = b ? PEM_read_bio_X509_AUX(b, NULL, NULL, NULL) : NULL;
     if (leaf == NULL || SSL_CTX_use_certificate(ctx, leaf) != 1) {
-        snprintf(what, sizeof(what), "certificate_chain (%s): no usable PEM certificate",
-                 ds_name(&cfg->certificate_chain, name, sizeof(name)));
+        snprintf(what, sizeof(what), "certificate_chain (%s): %s",
+                 ds_name(&cfg->certificate_chain, name, sizeof(name)), why);
         fail(err, errlen, what);
         X509_free(leaf);
         BIO_free(b);
@@ -138,12 +169,13 @@ static int load_certificate(SSL_CTX *ctx, const rm_tls_config_t *cfg, char *err,
     ERR_clear_error(); /* the loop ends on "no start line" */
     BIO_free(b);
 
-    b = ds_open(&cfg->private_key);
+    snprintf(why, sizeof(why), "no usable PEM private key");
+    b = ds_open(&cfg->private_key, why, sizeof(why));
     EVP_PKEY *key = b ? PEM_read_bio_PrivateKey(b, NULL, NULL, NULL) : NULL;
     BIO_free(b);
     if (key == NULL) {
-        snprintf(what, sizeof(what), "private_key (%s): no usable PEM private key",
-                 ds_name(&cfg->private_key, name, sizeof(name)));
+        snprintf(what, sizeof(what), "private_key (%s): %s", ds_name(&cfg->private_key, name, sizeof(name)),
+                 why);
         fail(err, errlen, what);
         return -1;
     }
@@ -158,8 +190,8 @@ static int load_certificate(SSL_CTX *ctx, const rm_tls_config_t *cfg, char *err,
 
 static int load_trusted_ca(SSL_CTX *ctx, const rm_tls_config_t *cfg, char *err, size_t errlen)
 {
-    char name[300], what[400];
-    BIO *b = ds_open(&cfg->trusted_ca);
+    char name[300], what[600], why[200] = "no PEM certificate";
+    BIO *b = ds_open(&cfg->trusted_ca, why, sizeof(why));
     X509_STORE *store = SSL_CTX_get_cert_store(ctx);
     int n = 0;
     X509 *x;
@@ -170,8 +202,8 @@ static int load_trusted_ca(SSL_CTX *ctx, const rm_tls_config_t *cfg, char *err, 
     }
     BIO_free(b);
     if (n == 0) {
-        snprintf(what, sizeof(what), "validation_context.trusted_ca (%s): no PEM certificate",
-                 ds_name(&cfg->trusted_ca, name, sizeof(name)));
+        snprintf(what, sizeof(what), "validation_context.trusted_ca (%s): %s",
+                 ds_name(&cfg->trusted_ca, name, sizeof(name)), why);
         fail(err, errlen, what);
         return -1;
     }
