@@ -475,6 +475,11 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
     rm_upstream_conn_t *c = arg;
     rm_h1_pool_t *pool = c->pool;
     if (c->state == CONN_CONNECTING) {
+        if (pool->opts.tls != NULL && rm_tls_bufferevent_handshake_started(c->bev)) {
+            RM_STAT_INC(pool->opts.tls_stats->connection_error);
+            RM_LOG_INFO("upstream %s (cluster %s): TLS handshake timed out", pool->host->address_str,
+                        pool->shared->name);
+        }
         RM_STAT_INC(pool->shared->stats.upstream_cx_connect_timeout);
         RM_STAT_INC(pool->shared->stats.upstream_cx_connect_fail);
         RM_STAT_INC(pool->host->stats.cx_connect_fail);

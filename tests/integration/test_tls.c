@@ -133,6 +133,8 @@ static char *downstream_ts(const harness_cert_t *cert, bool mtls)
     "expired}}]},"                                                                                           \
     " {name: nocert, domains: [\"nocert.local\"], routes: [{match: {prefix: \"/\"}, route: {cluster: "       \
     "nocert}}]},"                                                                                            \
+    " {name: notls, domains: [\"notls.local\"], routes: [{match: {prefix: \"/\"}, route: {cluster: "         \
+    "notls}}]},"                                                                                             \
     " {name: all, domains: [\"*\"], routes: [{match: {prefix: \"/\"}, route: {cluster: plain, timeout: "     \
     "10s}}]}]"
 
@@ -147,7 +149,7 @@ static int group_setup(void **state)
     int expired = start_tls_upstream("expired", &g_backend_expired, NULL);
     if (plain < 0 || g_secure_up_port < 0 || rogue < 0 || expired < 0)
         return -1;
-    char *clusters[6] = {
+    char *clusters[7] = {
         harness_yaml_cluster("plain", &plain, 1, NULL),
         /* TLS 1.3 here (clusters default to 1.2 at most, as in Envoy; the others use that). */
         tls_cluster("secure", g_secure_up_port, "backend.test", &g_ca, &g_remora_client, "TLSv1_3"),
@@ -157,6 +159,9 @@ static int group_setup(void **state)
         /* TLS 1.2, so that the upstream's refusal arrives inside the handshake (with TLS 1.3 the
          * client finishes first and meets the refusal on its first read). */
         tls_cluster("nocert", g_secure_up_port, "backend.test", &g_ca, NULL, "TLSv1_2"),
+        /* A plaintext HTTP server behind a TLS cluster: it waits for a request head that the
+         * ClientHello never completes, so the handshake stalls until connect_timeout (2s). */
+        tls_cluster("notls", plain, "backend.test", &g_ca, NULL, NULL),
     };
     char *ts_tls = downstream_ts(&g_remora_cert, false);
     char *ts_mtls = downstream_ts(&g_remora_cert, true);
@@ -174,8 +179,8 @@ static int group_setup(void **state)
          .virtual_hosts = VHOSTS,
          .transport_socket = ts_expired},
     };
-    char *yaml = harness_yaml_bootstrap(listeners, 4, clusters, 6);
-    for (int i = 0; i < 6; i++)
+    char *yaml = harness_yaml_bootstrap(listeners, 4, clusters, 7);
+    for (int i = 0; i < 7; i++)
         free(clusters[i]);
     free(ts_tls);
     free(ts_mtls);
@@ -522,6 +527,19 @@ static void test_upstream_requires_client_cert(void **state)
     expect_upstream_tls_failure("nocert.local", "nocert", "connection_error");
 }
 
+static void test_upstream_handshake_stall(void **state)
+{
+    uint64_t ce = stat_or_zero("cluster.notls.ssl.connection_error");
+    uint64_t to = stat_or_zero("cluster.notls.upstream_cx_connect_timeout");
+    harness_resp_t resp;
+    plain_get("notls.local", "/tls", &resp);
+    IT_ASSERT(resp.status == 502 && strstr(resp.body, "connection timeout") != NULL, "status %ld body %s",
+              resp.status, resp.body);
+    harness_resp_free(&resp);
+    wait_stat_above("cluster.notls.ssl.connection_error", ce);
+    wait_stat_above("cluster.notls.upstream_cx_connect_timeout", to);
+}
+
 /* ---- bodies over TLS on both legs ---- */
 
 static void test_large_bodies_tls_both_legs(void **state)
@@ -623,6 +641,7 @@ int main(void)
         cmocka_unit_test(test_upstream_name_mismatch),
         cmocka_unit_test(test_upstream_expired),
         cmocka_unit_test(test_upstream_requires_client_cert),
+        cmocka_unit_test(test_upstream_handshake_stall),
         cmocka_unit_test(test_large_bodies_tls_both_legs),
         cmocka_unit_test(test_mismatched_key_refused),
         cmocka_unit_test(test_curl_cli),
