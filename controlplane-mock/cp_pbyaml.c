@@ -2,6 +2,7 @@
 
 #include "config/config.h"
 #include "core/mem.h"
+#include "envoy/extensions/transport_sockets/tls/v3/tls.pb-c.h"
 #include "envoy/extensions/upstreams/http/v3/http_protocol_options.pb-c.h"
 #include "google/protobuf/any.pb-c.h"
 #include "google/protobuf/duration.pb-c.h"
@@ -20,11 +21,14 @@ static const struct {
     {REMORA_TYPE_URL_UPSTREAM_HTTP_PROTOCOL_OPTIONS,
      &envoy__extensions__upstreams__http__v3__http_protocol_options__descriptor},
     {RM_FAIL_FAST_TYPE_URL, &remora__config__v1__fail_fast_breaker__descriptor},
+    {REMORA_TYPE_URL_UPSTREAM_TLS_CONTEXT,
+     &envoy__extensions__transport_sockets__tls__v3__upstream_tls_context__descriptor},
 };
 
 const char *rm_cp_pbyaml_any_types(void)
 {
-    return REMORA_TYPE_URL_UPSTREAM_HTTP_PROTOCOL_OPTIONS " " RM_FAIL_FAST_TYPE_URL;
+    return REMORA_TYPE_URL_UPSTREAM_HTTP_PROTOCOL_OPTIONS ", " REMORA_TYPE_URL_UPSTREAM_TLS_CONTEXT
+                                                          ", " RM_FAIL_FAST_TYPE_URL;
 }
 
 static int decode_message_node(rm_yaml_decoder_t *d, yaml_node_t *n, ProtobufCMessage *msg);

@@ -26,7 +26,8 @@ typedef Envoy__Config__Cluster__V3__Cluster pb_cluster_t;
     X("per_connection_buffer_limit_bytes")                                                                   \
     X("http2_protocol_options")                                                                              \
     X("typed_extension_protocol_options")                                                                    \
-    X("ignore_health_on_host_removal")
+    X("ignore_health_on_host_removal")                                                                       \
+    X("transport_socket")
 
 const char *rm_cp_snapshot_passthrough_fields(void)
 {

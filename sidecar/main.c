@@ -8,6 +8,7 @@
 #include "config/bootstrap.h"
 #include "core/log.h"
 #include "server.h"
+#include "tls/tls.h"
 
 static void usage(FILE *f)
 {
@@ -30,6 +31,33 @@ static int parse_uint(const char *s, long max, long *out)
     if (*s == '\0' || *end != '\0' || v < 0 || v > max)
         return -1;
     *out = v;
+    return 0;
+}
+
+/* --mode validate: the TLS certificates, keys and CAs must also be usable, as serving would find
+ * out when it builds the listeners and clusters. */
+static int check_tls(const rm_bootstrap_config_t *b, char *err, size_t errlen)
+{
+    char why[768];
+    for (size_t i = 0; i < b->num_listeners; i++) {
+        const rm_tls_config_t *t = &b->listeners[i].tls;
+        rm_tls_ctx_t *ctx = t->enabled ? rm_tls_server_ctx_create(t, why, sizeof(why)) : NULL;
+        if (t->enabled && ctx == NULL) {
+            snprintf(err, errlen, "static_resources.listeners[%zu].filter_chains[0].transport_socket: %s", i,
+                     why);
+            return -1;
+        }
+        rm_tls_ctx_unref(ctx);
+    }
+    for (size_t i = 0; i < b->num_clusters; i++) {
+        const rm_tls_config_t *t = &b->clusters[i].tls;
+        rm_tls_ctx_t *ctx = t->enabled ? rm_tls_client_ctx_create(t, why, sizeof(why)) : NULL;
+        if (t->enabled && ctx == NULL) {
+            snprintf(err, errlen, "static_resources.clusters[%zu].transport_socket: %s", i, why);
+            return -1;
+        }
+        rm_tls_ctx_unref(ctx);
+    }
     return 0;
 }
 
@@ -113,6 +141,11 @@ int main(int argc, char **argv)
         return 1;
     }
     if (strcmp(mode, "validate") == 0) {
+        if (check_tls(b, err, sizeof(err)) != 0) {
+            fprintf(stderr, "remora: %s: %s\n", config, err);
+            rm_bootstrap_config_free(b);
+            return 1;
+        }
         printf("configuration '%s' OK\n", config);
         rm_bootstrap_config_free(b);
         return 0;

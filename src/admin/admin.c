@@ -62,6 +62,10 @@ static void collect_stats(rm_admin_t *a, stat_list_t *out)
         rm_cluster_t *c = snap->clusters[i];
         snprintf(prefix, sizeof(prefix), "cluster.%s.", c->name);
         rm_cluster_stats_visit(&c->shared->stats, prefix, stat_push, out);
+        if (c->tls != NULL) {
+            snprintf(prefix, sizeof(prefix), "cluster.%s.ssl.", c->name);
+            rm_tls_stats_visit(&c->shared->ssl_stats, prefix, stat_push, out);
+        }
     }
     rm_cm_stats_t *cms = rm_cluster_manager_stats(a->view.cm);
 #define RM_CM_VISIT(name, kind)                                                                              \
@@ -72,6 +76,10 @@ static void collect_stats(rm_admin_t *a, stat_list_t *out)
         rm_listener_t *l = a->view.listeners[i];
         snprintf(prefix, sizeof(prefix), "http.%s.", l->cfg->hcm.stat_prefix);
         rm_hcm_stats_visit(&l->stats, prefix, stat_push, out);
+        if (l->tls != NULL) {
+            snprintf(prefix, sizeof(prefix), "listener.%s.ssl.", l->stat_addr);
+            rm_tls_stats_visit(&l->ssl_stats, prefix, stat_push, out);
+        }
     }
     if (a->view.extra_stats)
         a->view.extra_stats(a->view.ctx, stat_push, out);

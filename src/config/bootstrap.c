@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 /* rm_yaml_decode_enum stores an int. */
 _Static_assert(sizeof(rm_cluster_type_t) == sizeof(int), "enum size");
@@ -29,6 +30,7 @@ _Static_assert(sizeof(rm_lb_policy_t) == sizeof(int), "enum size");
 _Static_assert(sizeof(rm_dns_lookup_family_t) == sizeof(int), "enum size");
 _Static_assert(sizeof(rm_health_status_t) == sizeof(int), "enum size");
 _Static_assert(sizeof(rm_http_codec_type_t) == sizeof(int), "enum size");
+_Static_assert(sizeof(rm_tls_protocol_t) == sizeof(int), "enum size");
 
 #define MAX_FILE_BYTES (64u << 20)
 
@@ -53,6 +55,11 @@ _Static_assert(sizeof(rm_http_codec_type_t) == sizeof(int), "enum size");
 #define NAME_PREVIOUS_PRIORITIES "envoy.retry_priorities.previous_priorities"
 #define TYPE_PREVIOUS_PRIORITIES                                                                             \
     "type.googleapis.com/envoy.extensions.retry.priority.previous_priorities.v3.PreviousPrioritiesConfig"
+#define TYPE_DOWNSTREAM_TLS                                                                                  \
+    "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext"
+#define TYPE_UPSTREAM_TLS "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext"
+
+#define NAME_TLS "envoy.transport_sockets.tls"
 
 /* ---- a small string set (names and domains must be unique) ---- */
 
@@ -1289,6 +1296,283 @@ static int decode_eds_cluster_config(rm_yaml_decoder_t *d, yaml_node_t *n, void 
     return rm_yaml_decode_message(d, n, &eds_cluster_config_message, &L(d)->eds);
 }
 
+/* ---- transport sockets (extensions.transport_sockets.tls.v3) ---- */
+
+static int data_source_check(rm_yaml_decoder_t *d, void *obj)
+{
+    rm_data_source_t *ds = obj;
+    if (ds->filename != NULL && ds->inline_string != NULL)
+        return fail_at(d, "inline_string", "only one of filename, inline_string may be set");
+    if (ds->filename == NULL && ds->inline_string == NULL)
+        return rm_yaml_fail(d, "one of filename, inline_string is required");
+    if (ds->filename != NULL && access(ds->filename, R_OK) != 0)
+        return fail_at(d, "filename", "cannot read \"%s\": %s", ds->filename, strerror(errno));
+    return 0;
+}
+
+static const rm_yaml_field_t data_source_fields[] = {
+    RM_YAML_FIELD("filename", rm_yaml_decode_string, rm_data_source_t, filename, NULL, RM_YAML_NONEMPTY),
+    RM_YAML_FIELD("inline_string", rm_yaml_decode_string, rm_data_source_t, inline_string, NULL,
+                  RM_YAML_NONEMPTY),
+    RM_YAML_FIELDS_END,
+};
+static const char data_source_unsupported[] = "inline_bytes environment_variable watched_directory";
+static const rm_yaml_message_t data_source_message = {"DataSource", data_source_fields,
+                                                      data_source_unsupported, NULL, data_source_check};
+
+static int tls_certificate_check(rm_yaml_decoder_t *d, void *obj)
+{
+    rm_tls_config_t *t = obj;
+    if (t->certificate_chain.filename == NULL && t->certificate_chain.inline_string == NULL)
+        return fail_at(d, "certificate_chain", "required");
+    if (t->private_key.filename == NULL && t->private_key.inline_string == NULL)
+        return fail_at(d, "private_key", "required");
+    t->has_certificate = true;
+    return 0;
+}
+
+static const rm_yaml_field_t tls_certificate_fields[] = {
+    RM_YAML_FIELD("certificate_chain", rm_yaml_decode_submessage, rm_tls_config_t, certificate_chain,
+                  &data_source_message, 0),
+    RM_YAML_FIELD("private_key", rm_yaml_decode_submessage, rm_tls_config_t, private_key,
+                  &data_source_message, 0),
+    RM_YAML_FIELDS_END,
+};
+static const char tls_certificate_unsupported[] =
+    "pkcs12 watched_directory private_key_provider password ocsp_staple signed_certificate_timestamp";
+static const rm_yaml_message_t tls_certificate_message = {
+    "TlsCertificate", tls_certificate_fields, tls_certificate_unsupported, NULL, tls_certificate_check};
+
+static const rm_yaml_seq_t tls_certificates_seq = {
+    rm_yaml_decode_submessage,
+    &tls_certificate_message,
+    0,
+    0,
+    0,
+    1,
+    NULL,
+    "only one certificate is supported for now",
+    0,
+};
+
+/* SubjectAltNameMatcher: only DNS names matched exactly. */
+typedef struct {
+    int san_type;
+    char *exact;
+} san_matcher_tmp_t;
+
+static const rm_yaml_enum_value_t san_type_values[] = {
+    {"SAN_TYPE_UNSPECIFIED", 0, true}, {"EMAIL", 1, true},      {"DNS", 2, false}, {"URI", 3, true},
+    {"IP_ADDRESS", 4, true},           {"OTHER_NAME", 5, true},
+};
+static const rm_yaml_enum_t san_type_enum = ENUM(san_type_values);
+
+static const rm_yaml_field_t string_matcher_fields[] = {
+    RM_YAML_FIELD("exact", rm_yaml_decode_string, san_matcher_tmp_t, exact, NULL,
+                  RM_YAML_REQUIRED | RM_YAML_NONEMPTY),
+    RM_YAML_FIELDS_END,
+};
+static const char string_matcher_unsupported[] = "prefix suffix safe_regex contains custom ignore_case";
+static const rm_yaml_message_t string_matcher_message = {"StringMatcher", string_matcher_fields,
+                                                         string_matcher_unsupported, NULL, NULL};
+
+static const rm_yaml_field_t san_matcher_fields[] = {
+    RM_YAML_FIELD("san_type", rm_yaml_decode_enum, san_matcher_tmp_t, san_type, &san_type_enum,
+                  RM_YAML_REQUIRED),
+    {"matcher", rm_yaml_decode_submessage, 0, &string_matcher_message, RM_YAML_REQUIRED},
+    RM_YAML_FIELDS_END,
+};
+static const char san_matcher_unsupported[] = "oid";
+static const rm_yaml_message_t san_matcher_message = {"SubjectAltNameMatcher", san_matcher_fields,
+                                                      san_matcher_unsupported, NULL, NULL};
+
+static int decode_san_matcher(rm_yaml_decoder_t *d, yaml_node_t *n, void *obj, const rm_yaml_field_t *f)
+{
+    san_matcher_tmp_t tmp = {0, NULL};
+    if (rm_yaml_decode_message(d, n, &san_matcher_message, &tmp) != 0) {
+        free(tmp.exact);
+        return -1;
+    }
+    *(char **)obj = tmp.exact; /* the list owns it now */
+    return 0;
+}
+
+static const rm_yaml_seq_t san_matchers_seq = {decode_san_matcher,
+                                               NULL,
+                                               sizeof(char *),
+                                               offsetof(rm_tls_config_t, num_verify_san_dns),
+                                               0,
+                                               0,
+                                               NULL,
+                                               NULL,
+                                               0};
+
+static int validation_context_check(rm_yaml_decoder_t *d, void *obj)
+{
+    rm_tls_config_t *t = obj;
+    if (t->trusted_ca.filename == NULL && t->trusted_ca.inline_string == NULL)
+        return fail_at(d, "trusted_ca", "required (Remora verifies peers only against a configured CA)");
+    t->has_trusted_ca = true;
+    return 0;
+}
+
+static const rm_yaml_field_t validation_context_fields[] = {
+    RM_YAML_FIELD("trusted_ca", rm_yaml_decode_submessage, rm_tls_config_t, trusted_ca, &data_source_message,
+                  0),
+    RM_YAML_FIELD("match_typed_subject_alt_names", rm_yaml_decode_seq, rm_tls_config_t, verify_san_dns,
+                  &san_matchers_seq, 0),
+    RM_YAML_FIELDS_END,
+};
+static const char validation_context_unsupported[] =
+    "ca_certificate_provider_instance system_root_certs watched_directory verify_certificate_spki "
+    "verify_certificate_hash match_subject_alt_names require_signed_certificate_timestamp crl "
+    "allow_expired_certificate trust_chain_verification custom_validator_config only_verify_leaf_cert_crl "
+    "max_verify_depth";
+static const rm_yaml_message_t validation_context_message = {
+    "CertificateValidationContext", validation_context_fields, validation_context_unsupported, NULL,
+    validation_context_check};
+
+static const rm_yaml_enum_value_t tls_protocol_values[] = {
+    {"TLS_AUTO", RM_TLS_AUTO, false}, {"TLSv1_0", RM_TLS_V1_0, false}, {"TLSv1_1", RM_TLS_V1_1, false},
+    {"TLSv1_2", RM_TLS_V1_2, false},  {"TLSv1_3", RM_TLS_V1_3, false},
+};
+static const rm_yaml_enum_t tls_protocol_enum = ENUM(tls_protocol_values);
+
+static int tls_params_check(rm_yaml_decoder_t *d, void *obj)
+{
+    rm_tls_config_t *t = obj;
+    if (t->min_protocol != RM_TLS_AUTO && t->max_protocol != RM_TLS_AUTO && t->min_protocol > t->max_protocol)
+        return fail_at(d, "tls_maximum_protocol_version", "is below tls_minimum_protocol_version");
+    return 0;
+}
+
+static const rm_yaml_field_t tls_params_fields[] = {
+    RM_YAML_FIELD("tls_minimum_protocol_version", rm_yaml_decode_enum, rm_tls_config_t, min_protocol,
+                  &tls_protocol_enum, 0),
+    RM_YAML_FIELD("tls_maximum_protocol_version", rm_yaml_decode_enum, rm_tls_config_t, max_protocol,
+                  &tls_protocol_enum, 0),
+    RM_YAML_FIELDS_END,
+};
+static const char tls_params_unsupported[] =
+    "cipher_suites ecdh_curves signature_algorithms compliance_policies";
+static const rm_yaml_message_t tls_params_message = {"TlsParameters", tls_params_fields,
+                                                     tls_params_unsupported, NULL, tls_params_check};
+
+static int decode_alpn(rm_yaml_decoder_t *d, yaml_node_t *n, void *obj, const rm_yaml_field_t *f)
+{
+    if (rm_yaml_decode_string(d, n, obj, f) != 0)
+        return -1;
+    if (strlen(*(char **)obj) > 255)
+        return rm_yaml_fail(d, "an ALPN protocol name is at most 255 bytes");
+    return 0;
+}
+
+static const rm_yaml_seq_t alpn_seq = {
+    decode_alpn, NULL, sizeof(char *),  offsetof(rm_tls_config_t, num_alpn_protocols), 0, 0,
+    NULL,        NULL, RM_YAML_NONEMPTY};
+
+static const rm_yaml_field_t common_tls_context_fields[] = {
+    {"tls_params", rm_yaml_decode_submessage, 0, &tls_params_message, 0},
+    {"tls_certificates", rm_yaml_decode_seq, 0, &tls_certificates_seq, 0},
+    {"validation_context", rm_yaml_decode_submessage, 0, &validation_context_message, 0},
+    RM_YAML_FIELD("alpn_protocols", rm_yaml_decode_seq, rm_tls_config_t, alpn_protocols, &alpn_seq, 0),
+    RM_YAML_FIELDS_END,
+};
+static const char common_tls_context_unsupported[] =
+    "tls_certificate_sds_secret_configs tls_certificate_provider_instance "
+    "tls_certificate_certificate_provider tls_certificate_certificate_provider_instance "
+    "custom_tls_certificate_selector validation_context_sds_secret_config combined_validation_context "
+    "validation_context_certificate_provider validation_context_certificate_provider_instance "
+    "custom_handshaker key_log";
+static const rm_yaml_message_t common_tls_context_message = {"CommonTlsContext", common_tls_context_fields,
+                                                             common_tls_context_unsupported, NULL, NULL};
+
+static int downstream_tls_check(rm_yaml_decoder_t *d, void *obj)
+{
+    rm_tls_config_t *t = obj;
+    if (!t->has_certificate)
+        return fail_at(d, "common_tls_context",
+                       "needs tls_certificates with a certificate_chain and private_key (a TLS listener "
+                       "must present a certificate)");
+    if (t->require_client_certificate && !t->has_trusted_ca)
+        return fail_at(
+            d, "require_client_certificate",
+            "needs common_tls_context.validation_context.trusted_ca to verify client certificates");
+    if (t->num_verify_san_dns > 0 && !t->has_trusted_ca)
+        return fail_at(d, "common_tls_context", "match_typed_subject_alt_names needs trusted_ca");
+    return 0;
+}
+
+static const rm_yaml_field_t downstream_tls_fields[] = {
+    {"@type", rm_yaml_decode_type_url, 0, TYPE_DOWNSTREAM_TLS, RM_YAML_REQUIRED},
+    {"common_tls_context", rm_yaml_decode_submessage, 0, &common_tls_context_message, 0},
+    RM_YAML_FIELD("require_client_certificate", rm_yaml_decode_bool, rm_tls_config_t,
+                  require_client_certificate, NULL, 0),
+    RM_YAML_FIELDS_END,
+};
+static const char downstream_tls_unsupported[] =
+    "require_sni session_ticket_keys session_ticket_keys_sds_secret_config "
+    "disable_stateless_session_resumption disable_stateful_session_resumption session_timeout "
+    "ocsp_staple_policy full_scan_certs_on_sni_mismatch prefer_client_ciphers";
+static const rm_yaml_message_t downstream_tls_message = {
+    "DownstreamTlsContext", downstream_tls_fields, downstream_tls_unsupported, NULL, downstream_tls_check};
+
+static int upstream_tls_check(rm_yaml_decoder_t *d, void *obj)
+{
+    rm_tls_config_t *t = obj;
+    if (t->num_verify_san_dns > 0 && !t->has_trusted_ca)
+        return fail_at(d, "common_tls_context", "match_typed_subject_alt_names needs trusted_ca");
+    if (t->sni != NULL && strlen(t->sni) > 255)
+        return fail_at(d, "sni", "at most 255 characters");
+    return 0;
+}
+
+static const rm_yaml_field_t upstream_tls_fields[] = {
+    {"@type", rm_yaml_decode_type_url, 0, TYPE_UPSTREAM_TLS, RM_YAML_REQUIRED},
+    {"common_tls_context", rm_yaml_decode_submessage, 0, &common_tls_context_message, 0},
+    RM_YAML_FIELD("sni", rm_yaml_decode_string, rm_tls_config_t, sni, NULL, 0),
+    RM_YAML_FIELDS_END,
+};
+static const char upstream_tls_unsupported[] =
+    "allow_renegotiation max_session_keys enforce_rsa_key_usage auto_host_sni auto_sni_san_validation";
+static const rm_yaml_message_t upstream_tls_message = {"UpstreamTlsContext", upstream_tls_fields,
+                                                       upstream_tls_unsupported, NULL, upstream_tls_check};
+
+static int decode_transport_socket_name(rm_yaml_decoder_t *d, yaml_node_t *n, void *obj,
+                                        const rm_yaml_field_t *f)
+{
+    char buf[64];
+    if (rm_yaml_check_string(d, n, obj, f) != 0)
+        return -1;
+    if (strcmp((const char *)n->data.scalar.value, NAME_TLS) != 0)
+        return rm_yaml_fail(d, "transport socket %s is not supported (only " NAME_TLS ")",
+                            rm_yaml_kind(n, buf, sizeof(buf)));
+    ((rm_tls_config_t *)obj)->enabled = true;
+    return 0;
+}
+
+static int transport_socket_check(rm_yaml_decoder_t *d, void *obj)
+{
+    if (!((rm_tls_config_t *)obj)->enabled)
+        return fail_at(d, "name", "required (" NAME_TLS ")");
+    return 0;
+}
+
+static const rm_yaml_field_t downstream_transport_socket_fields[] = {
+    {"name", decode_transport_socket_name, 0, NULL, RM_YAML_REQUIRED},
+    {"typed_config", rm_yaml_decode_submessage, 0, &downstream_tls_message, RM_YAML_REQUIRED},
+    RM_YAML_FIELDS_END,
+};
+static const rm_yaml_field_t upstream_transport_socket_fields[] = {
+    {"name", decode_transport_socket_name, 0, NULL, RM_YAML_REQUIRED},
+    {"typed_config", rm_yaml_decode_submessage, 0, &upstream_tls_message, RM_YAML_REQUIRED},
+    RM_YAML_FIELDS_END,
+};
+static const rm_yaml_message_t downstream_transport_socket_message = {
+    "TransportSocket", downstream_transport_socket_fields, NULL, NULL, transport_socket_check};
+static const rm_yaml_message_t upstream_transport_socket_message = {
+    "TransportSocket", upstream_transport_socket_fields, NULL, NULL, transport_socket_check};
+
 static int cluster_check(rm_yaml_decoder_t *d, void *obj)
 {
     rm_cluster_config_t *c = obj;
@@ -1359,6 +1643,8 @@ static const rm_yaml_field_t cluster_fields[] = {
                   0),
     {"circuit_breakers", decode_circuit_breakers, 0, NULL, 0},
     {"typed_extension_protocol_options", decode_typed_extension_options, 0, NULL, 0},
+    RM_YAML_FIELD("transport_socket", rm_yaml_decode_submessage, rm_cluster_config_t, tls,
+                  &upstream_transport_socket_message, 0),
     RM_YAML_FIELDS_END,
 };
 static const char cluster_unsupported[] =
@@ -1368,7 +1654,7 @@ static const char cluster_unsupported[] =
     "dns_failure_refresh_rate respect_dns_ttl dns_resolvers "
     "use_tcp_for_dns_lookups dns_resolution_config typed_dns_resolver_config wait_for_warm_on_init "
     "cleanup_interval upstream_bind_config lb_subset_config ring_hash_lb_config "
-    "maglev_lb_config original_dst_lb_config transport_socket metadata protocol_selection "
+    "maglev_lb_config original_dst_lb_config metadata protocol_selection "
     "upstream_connection_options "
     "close_connections_on_host_health_failure ignore_health_on_host_removal filters "
     "load_balancing_policy lrs_server track_timeout_budgets upstream_config track_cluster_stats "
@@ -2008,10 +2294,12 @@ static const rm_yaml_seq_t network_filters_seq = {
 static const rm_yaml_field_t filter_chain_fields[] = {
     {"filters", rm_yaml_decode_seq, 0, &network_filters_seq, RM_YAML_REQUIRED},
     {"name", rm_yaml_check_string, 0, NULL, 0},
+    RM_YAML_FIELD("transport_socket", rm_yaml_decode_submessage, rm_listener_config_t, tls,
+                  &downstream_transport_socket_message, 0),
     RM_YAML_FIELDS_END,
 };
 static const char filter_chain_unsupported[] =
-    "filter_chain_match use_proxy_proto metadata transport_socket transport_socket_connect_timeout "
+    "filter_chain_match use_proxy_proto metadata transport_socket_connect_timeout "
     "on_demand_configuration";
 static const rm_yaml_message_t filter_chain_message = {"FilterChain", filter_chain_fields,
                                                        filter_chain_unsupported, NULL, NULL};

@@ -22,10 +22,71 @@ static void socket_address_free(rm_socket_address_config_t *a)
     a->address = NULL;
 }
 
+static void data_source_free(rm_data_source_t *d)
+{
+    free(d->filename);
+    free(d->inline_string);
+}
+
+static void strv_free(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+void rm_tls_config_free(rm_tls_config_t *t)
+{
+    if (t == NULL)
+        return;
+    data_source_free(&t->certificate_chain);
+    data_source_free(&t->private_key);
+    data_source_free(&t->trusted_ca);
+    strv_free(t->verify_san_dns, t->num_verify_san_dns);
+    strv_free(t->alpn_protocols, t->num_alpn_protocols);
+    free(t->sni);
+    memset(t, 0, sizeof(*t));
+}
+
+static bool str_eq(const char *a, const char *b)
+{
+    if (a == NULL || b == NULL)
+        return a == b;
+    return strcmp(a, b) == 0;
+}
+
+static bool data_source_eq(const rm_data_source_t *a, const rm_data_source_t *b)
+{
+    return str_eq(a->filename, b->filename) && str_eq(a->inline_string, b->inline_string);
+}
+
+static bool strv_eq(char **a, size_t na, char **b, size_t nb)
+{
+    if (na != nb)
+        return false;
+    for (size_t i = 0; i < na; i++)
+        if (!str_eq(a[i], b[i]))
+            return false;
+    return true;
+}
+
+bool rm_tls_config_equal(const rm_tls_config_t *a, const rm_tls_config_t *b)
+{
+    return a->enabled == b->enabled && a->has_certificate == b->has_certificate &&
+           data_source_eq(&a->certificate_chain, &b->certificate_chain) &&
+           data_source_eq(&a->private_key, &b->private_key) && a->has_trusted_ca == b->has_trusted_ca &&
+           data_source_eq(&a->trusted_ca, &b->trusted_ca) &&
+           strv_eq(a->verify_san_dns, a->num_verify_san_dns, b->verify_san_dns, b->num_verify_san_dns) &&
+           strv_eq(a->alpn_protocols, a->num_alpn_protocols, b->alpn_protocols, b->num_alpn_protocols) &&
+           a->min_protocol == b->min_protocol && a->max_protocol == b->max_protocol &&
+           a->require_client_certificate == b->require_client_certificate && str_eq(a->sni, b->sni);
+}
+
 void rm_cluster_config_free(rm_cluster_config_t *c)
 {
     if (c == NULL)
         return;
+    rm_tls_config_free(&c->tls);
     free(c->name);
     for (size_t i = 0; i < c->num_endpoints; i++) {
         socket_address_free(&c->endpoints[i].address);
@@ -170,6 +231,7 @@ void rm_listener_config_free(rm_listener_config_t *l)
     free(l->name);
     socket_address_free(&l->address);
     hcm_free(&l->hcm);
+    rm_tls_config_free(&l->tls);
     memset(l, 0, sizeof(*l));
 }
 

@@ -128,6 +128,45 @@ void rm_health_check_config_free(rm_health_check_config_t *hc); /* frees members
  * digits, case-insensitive, nothing else. Returns 0 with a new buffer in *out (NUL-terminated for
  * convenience, *out_len excludes it), or -1 with *err set to a static reason. */
 int rm_config_hex_decode(const char *hex, size_t len, unsigned char **out, size_t *out_len, const char **err);
+/* A DataSource as Envoy writes it: exactly one of a file name or an inline string. */
+typedef struct {
+    char *filename;
+    char *inline_string;
+} rm_data_source_t;
+
+/* TlsParameters.TlsProtocol numbers. */
+typedef enum {
+    RM_TLS_AUTO = 0,
+    RM_TLS_V1_0 = 1,
+    RM_TLS_V1_1 = 2,
+    RM_TLS_V1_2 = 3,
+    RM_TLS_V1_3 = 4,
+} rm_tls_protocol_t;
+
+/* The transport_socket of a listener's filter chain (DownstreamTlsContext) or of a cluster
+ * (UpstreamTlsContext), flattened: CommonTlsContext's supported fields plus the side-specific ones.
+ * `enabled` is false for plaintext. */
+typedef struct {
+    bool enabled;
+    bool has_certificate; /* tls_certificates[0] given */
+    rm_data_source_t certificate_chain;
+    rm_data_source_t private_key;
+    bool has_trusted_ca; /* validation_context.trusted_ca given */
+    rm_data_source_t trusted_ca;
+    /* validation_context.match_typed_subject_alt_names: DNS exact names, one must match. */
+    char **verify_san_dns;
+    size_t num_verify_san_dns;
+    char **alpn_protocols;
+    size_t num_alpn_protocols;
+    rm_tls_protocol_t min_protocol;  /* tls_params.tls_minimum_protocol_version */
+    rm_tls_protocol_t max_protocol;  /* tls_params.tls_maximum_protocol_version */
+    bool require_client_certificate; /* downstream only */
+    char *sni;                       /* upstream only */
+} rm_tls_config_t;
+
+void rm_tls_config_free(rm_tls_config_t *t); /* frees members, not t itself */
+/* Deep equality (for deciding whether a cluster update changes anything). */
+bool rm_tls_config_equal(const rm_tls_config_t *a, const rm_tls_config_t *b);
 
 typedef enum {
     RM_CLUSTER_STATIC = 0,
@@ -215,6 +254,7 @@ typedef struct {
     bool circuit_breakers_set;
     rm_circuit_breaker_thresholds_t circuit_breakers[2];
     rm_fail_fast_config_t fail_fast;
+    rm_tls_config_t tls; /* transport_socket (UpstreamTlsContext) */
 } rm_cluster_config_t;
 
 /* Envoy's defaults for circuit_breakers thresholds (the same for both priorities). */
@@ -348,6 +388,7 @@ typedef struct {
     rm_socket_address_config_t address;
     rm_http_connection_manager_config_t hcm;
     uint32_t per_connection_buffer_limit_bytes; /* default 1 MiB */
+    rm_tls_config_t tls;                        /* filter_chains[0].transport_socket (DownstreamTlsContext) */
 } rm_listener_config_t;
 
 typedef struct {

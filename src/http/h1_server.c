@@ -16,6 +16,7 @@
 #include "http/h1_body.h"
 #include "http/h1_parser.h"
 #include "http/proxy.h"
+#include "tls/tls.h"
 
 typedef enum {
     RS_HEAD, /* waiting for a request head */
@@ -30,6 +31,8 @@ struct rm_h1_server_conn {
     rm_h1_server_conn_t *prev, *next;
     struct bufferevent *bev;
     char peer[80];
+    bool tls;       /* TLS listener: bev is an OpenSSL bufferevent, no direct writes */
+    bool tls_ready; /* handshake complete */
 
     rm_proxy_stream_t *stream;
     bool stream_active;
@@ -122,9 +125,11 @@ static void flush_out(rm_h1_server_conn_t *c)
     if (c->dead || evbuffer_get_length(out) == 0)
         return;
     if (!c->write_armed) {
-        evbuffer_write(out, bufferevent_getfd(c->bev));
-        if (evbuffer_get_length(out) == 0)
-            return;
+        if (!c->tls) {
+            evbuffer_write(out, bufferevent_getfd(c->bev));
+            if (evbuffer_get_length(out) == 0)
+                return;
+        }
         c->write_armed = true;
         bufferevent_enable(c->bev, EV_WRITE);
     }
@@ -350,14 +355,14 @@ static void reject(rm_h1_server_conn_t *c, int status, const char *why)
 }
 
 /* Builds the protocol-neutral head from a parsed request. */
-static void build_head(const rm_h1_request_t *r, rm_request_head_t *head)
+static void build_head(const rm_h1_request_t *r, bool tls, rm_request_head_t *head)
 {
     memset(head, 0, sizeof(*head));
     head->method = rm_strndup(r->method, r->method_len);
     head->version_minor = r->version_minor;
     const char *t = r->target;
     size_t tl = r->target_len;
-    head->scheme = rm_strdup("http");
+    head->scheme = rm_strdup(tls ? "https" : "http");
     if (tl > 7 && (strncasecmp(t, "http://", 7) == 0 || (tl > 8 && strncasecmp(t, "https://", 8) == 0))) {
         /* absolute-form: the authority comes from the target (RFC 9112 3.2.2). */
         size_t skip = t[4] == ':' ? 7 : 8;
@@ -427,7 +432,7 @@ static int parse_request(rm_h1_server_conn_t *c)
     evtimer_del(c->idle_timer);
 
     rm_request_head_t head;
-    build_head(&r, &head);
+    build_head(&r, c->tls, &head);
     c->req_keep_alive = r.keep_alive;
     c->req_is_head = r.method_len == 4 && memcmp(r.method, "HEAD", 4) == 0;
     c->req_minor = r.version_minor;
@@ -547,12 +552,47 @@ static void write_cb(struct bufferevent *bev, void *arg)
         rm_proxy_on_downstream_drained(c->stream);
 }
 
+/* The TLS handshake finished (BEV_EVENT_CONNECTED) or failed. Returns true when the connection
+ * goes on as HTTP/1.1. */
+static bool tls_handshake_event(rm_h1_server_conn_t *c, short what)
+{
+    rm_listener_t *l = c->listener;
+    if (!(what & BEV_EVENT_CONNECTED)) {
+        char reason[300];
+        rm_tls_record_failure(&l->ssl_stats, c->bev, reason, sizeof(reason));
+        /* Debug level: clients are untrusted and may fail on purpose; the ssl.* stats count them. */
+        RM_LOG_DEBUG("downstream %s: TLS handshake failed on listener %s: %s", c->peer, l->cfg->name, reason);
+        conn_kill(c);
+        return false;
+    }
+    c->tls_ready = true;
+    evtimer_del(c->headers_timer);
+    rm_tls_record_handshake(&l->ssl_stats, c->bev);
+    rm_alpn_t proto = rm_tls_bufferevent_alpn(c->bev);
+    if (proto == RM_ALPN_H2) {
+        /* The hand-over point to an HTTP/2 codec: the listener selects "h2" only once
+         * rm_tls_alpn_servable says it can be served, so today this cannot happen. */
+        RM_LOG_WARN("downstream %s: negotiated h2 without an HTTP/2 codec", c->peer);
+        conn_kill(c);
+        return false;
+    }
+    RM_LOG_DEBUG("downstream %s: TLS handshake done (ALPN %s)", c->peer,
+                 proto == RM_ALPN_NONE ? "none" : rm_alpn_name(proto));
+    if (l->cfg->hcm.idle_timeout_ms > 0)
+        arm(c->idle_timer, l->cfg->hcm.idle_timeout_ms);
+    return true;
+}
+
 static void event_cb(struct bufferevent *bev, short what, void *arg)
 {
     rm_h1_server_conn_t *c = arg;
     (void)bev;
     if (c->dead)
         return;
+    if (c->tls && !c->tls_ready) {
+        tls_handshake_event(c, what);
+        return;
+    }
     if ((what & BEV_EVENT_EOF) && c->stream_active && c->rstate == RS_BODY) {
         /* Let the body reader see the EOF: a close-delimited body cannot happen in requests, so this
          * reports a truncated body. */
@@ -586,6 +626,14 @@ static void headers_timeout_cb(evutil_socket_t fd, short what, void *arg)
     rm_h1_server_conn_t *c = arg;
     if (c->stream_active || c->dead)
         return;
+    if (c->tls && !c->tls_ready) {
+        /* The handshake did not finish in time: nothing can be answered over TLS yet. */
+        RM_STAT_INC(c->listener->ssl_stats.connection_error);
+        RM_LOG_DEBUG("downstream %s: TLS handshake timed out on listener %s", c->peer,
+                     c->listener->cfg->name);
+        conn_kill(c);
+        return;
+    }
     RM_STAT_INC(c->listener->stats.downstream_rq_header_timeout);
     RM_STAT_INC(c->listener->stats.downstream_rq_total);
     RM_STAT_INC(c->listener->stats.downstream_rq_4xx);
@@ -626,7 +674,9 @@ void rm_h1_server_accept(rm_worker_t *w, rm_listener_t *l, int fd, const struct 
     rm_sockaddr_str(peer, c->peer, sizeof(c->peer));
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    c->bev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    c->tls = l->tls != NULL;
+    c->bev = c->tls ? rm_tls_bufferevent_accept(l->tls, w->base, fd)
+                    : bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
     c->idle_timer = evtimer_new(w->base, idle_timeout_cb, c);
     c->headers_timer = evtimer_new(w->base, headers_timeout_cb, c);
     c->resume_ev = event_new(w->base, -1, 0, resume_cb, c);
@@ -647,8 +697,13 @@ void rm_h1_server_accept(rm_worker_t *w, rm_listener_t *l, int fd, const struct 
     RM_STAT_INC(l->stats.downstream_cx_total);
     RM_STAT_INC(l->stats.downstream_cx_http1_total);
     RM_STAT_INC(l->stats.downstream_cx_active);
-    if (l->cfg->hcm.idle_timeout_ms > 0)
+    if (c->tls) {
+        /* Bound the handshake like a request head; the idle timer starts once it is done. */
+        uint64_t hto = l->cfg->hcm.request_headers_timeout_ms;
+        arm(c->headers_timer, hto > 0 ? hto : 10000);
+    } else if (l->cfg->hcm.idle_timeout_ms > 0) {
         arm(c->idle_timer, l->cfg->hcm.idle_timeout_ms);
+    }
 }
 
 void rm_h1_server_drain_worker(rm_worker_t *w)

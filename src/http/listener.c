@@ -48,7 +48,7 @@ rm_listener_t *rm_listener_create(const rm_listener_config_t *cfg, int num_worke
     for (int i = 0; i < num_workers; i++)
         l->fds[i] = -1;
     l->listeners = rm_calloc((size_t)num_workers, sizeof(struct evconnlistener *));
-    char sub[256];
+    char sub[512];
     for (int i = 0; i < num_workers; i++) {
         l->fds[i] = make_socket((struct sockaddr *)&ss, len, sub, sizeof(sub));
         if (l->fds[i] < 0) {
@@ -63,6 +63,18 @@ rm_listener_t *rm_listener_create(const rm_listener_config_t *cfg, int num_worke
         }
     }
     rm_sockaddr_str((struct sockaddr *)&ss, l->bound_str, sizeof(l->bound_str));
+    snprintf(l->stat_addr, sizeof(l->stat_addr), "%s", l->bound_str);
+    for (char *p = l->stat_addr; *p; p++)
+        if (*p == ':')
+            *p = '_';
+    if (cfg->tls.enabled) {
+        l->tls = rm_tls_server_ctx_create(&cfg->tls, sub, sizeof(sub));
+        if (l->tls == NULL) {
+            snprintf(err, errlen, "listener %s: filter_chains[0].transport_socket: %s", cfg->name, sub);
+            rm_listener_destroy(l);
+            return NULL;
+        }
+    }
 
     l->router = rm_router_create(&cfg->hcm.route_config);
     rm_h1_limits_default(&l->limits);
@@ -92,5 +104,6 @@ void rm_listener_destroy(rm_listener_t *l)
     if (l->router)
         rm_router_destroy(l->router);
     rm_access_log_close(&l->access_log);
+    rm_tls_ctx_unref(l->tls);
     free(l);
 }

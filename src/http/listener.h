@@ -13,6 +13,7 @@
 #include "http/access_log.h"
 #include "http/h1_parser.h"
 #include "http/router.h"
+#include "tls/tls.h"
 
 struct evconnlistener;
 
@@ -23,6 +24,11 @@ typedef struct rm_listener {
     rm_access_log_t access_log;
     rm_h1_limits_t limits;
     char bound_str[80]; /* "ip:port" after bind (port 0 resolved) */
+    /* TLS (filter chain transport_socket): the server context, or NULL for plaintext, and the
+     * ssl.* stats shown as listener.<stat_addr>.ssl.* ("ip_port", as Envoy names listeners). */
+    rm_tls_ctx_t *tls;
+    rm_tls_stats_t ssl_stats;
+    char stat_addr[80];
     int num_workers;
     int *fds;                          /* per worker */
     struct evconnlistener **listeners; /* per worker, created on that worker's base */

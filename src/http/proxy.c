@@ -104,7 +104,7 @@ struct rm_proxy_stream {
 };
 
 static void stream_finish(rm_proxy_stream_t *ps, bool call_done);
-static bool start_attempt(rm_proxy_stream_t *ps);
+static bool start_attempt(rm_proxy_stream_t *ps, rm_tl_cluster_t *tc);
 static void touch(rm_proxy_stream_t *ps);
 static void arm_per_try_timeout(rm_proxy_stream_t *ps);
 
@@ -404,7 +404,7 @@ static void retry_timer_cb(evutil_socket_t fd, short what, void *arg)
     evbuffer_drain(ps->req_buf, evbuffer_get_length(ps->req_buf));
     if (ps->retry_buf != NULL)
         evbuffer_copy_into(ps->req_buf, ps->retry_buf);
-    start_attempt(ps);
+    start_attempt(ps, NULL);
 }
 
 /* Decides whether the failed attempt is retried; if so schedules the next one and returns true (the
@@ -724,16 +724,18 @@ static void remember_attempt(rm_proxy_stream_t *ps, rm_host_t *h)
         ps->attempted_priorities |= 1ull << prio;
 }
 
-/* Picks a host and starts one upstream attempt (the first, or a retry after its back-off). Returns
- * false when it answered locally and finished the stream (ps is freed). */
-static bool start_attempt(rm_proxy_stream_t *ps)
+/* Picks a host and starts one upstream attempt (the first, or a retry after its back-off). tc is the
+ * worker's entry for the cluster when the caller has just looked it up, else NULL. Returns false
+ * when it answered locally and finished the stream (ps is freed). */
+static bool start_attempt(rm_proxy_stream_t *ps, rm_tl_cluster_t *tc)
 {
     rm_tlcm_t *tl = tlcm_of(ps->worker);
     rm_cluster_t *c = ps->cluster;
     rm_cluster_shared_t *sh = c->shared;
     /* A retry uses the worker's current version of the cluster (its LB and pools); the stream keeps
      * counting on the cluster it started with, which shares its stats. */
-    rm_tl_cluster_t *tc = rm_tlcm_get(tl, c->name, strlen(c->name));
+    if (tc == NULL)
+        tc = rm_tlcm_get(tl, c->name, strlen(c->name));
     if (tc == NULL || tc->cluster->shared != sh) {
         RM_STAT_INC(ps->listener->stats.no_cluster);
         local_reply(ps, 503, "no cluster", RF_NO_CLUSTER_FOUND);
@@ -888,7 +890,7 @@ rm_proxy_stream_t *rm_proxy_stream_start(rm_worker_t *w, rm_listener_t *l, const
     }
     if (end_stream)
         arm_route_timeout(ps);
-    return start_attempt(ps) ? ps : NULL;
+    return start_attempt(ps, tc) ? ps : NULL;
 }
 
 /* The limit on request body kept for replays: the route's per_request_buffer_limit_bytes, else the

@@ -106,6 +106,7 @@ void rm_cluster_unref(rm_cluster_t *c)
     free(c->levels);
     free(c->hosts);
     rm_cluster_shared_unref(c->shared);
+    rm_tls_ctx_unref(c->tls);
     free(c->name);
     free(c);
 }

@@ -13,6 +13,7 @@
 
 #include "config/config.h"
 #include "core/stats.h"
+#include "tls/tls.h"
 #include "upstream/fail_fast.h"
 #include "upstream/host.h"
 
@@ -20,6 +21,7 @@ typedef struct {
     _Atomic int refcnt;
     char *name;
     rm_cluster_stats_t stats;
+    rm_tls_stats_t ssl_stats; /* cluster.<name>.ssl.*, shown when the cluster uses TLS */
     /* Bumped whenever a host's health flags change; workers rebuild healthy lists lazily. */
     _Atomic uint64_t health_epoch;
     /* Set by the main thread while an outlier detector runs for the cluster: workers make it active
@@ -62,6 +64,9 @@ typedef struct rm_cluster {
     size_t num_levels;
     rm_host_t **hosts; /* all hosts, priority order; references */
     size_t num_hosts;
+    /* transport_socket: client context (a reference), NULL for plaintext. Set by the cluster
+     * manager right after rm_cluster_create, before the cluster is published. */
+    rm_tls_ctx_t *tls;
 } rm_cluster_t;
 
 rm_cluster_shared_t *rm_cluster_shared_create(const char *name);

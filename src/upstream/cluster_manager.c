@@ -45,6 +45,9 @@ struct cm_entry {
     size_t outstanding;
     bool dns_changed;
     struct event *dns_timer;
+    /* Client TLS context of `cfg` (built once per config, so membership updates keep it and the
+     * workers' pools keep their connections); NULL for plaintext or before the first build. */
+    rm_tls_ctx_t *tls;
 };
 
 typedef struct {
@@ -230,6 +233,14 @@ static rm_cluster_t *build_cluster(cm_entry_t *e, const rm_cluster_config_t *cfg
                                    char *err, size_t errlen, bool *changed)
 {
     const rm_cluster_t *prev = e->active;
+    if (cfg->tls.enabled && e->tls == NULL) {
+        char sub[512];
+        e->tls = rm_tls_client_ctx_create(&cfg->tls, sub, sizeof(sub));
+        if (e->tls == NULL) {
+            snprintf(err, errlen, "cluster %s: transport_socket: %s", cfg->name, sub);
+            return NULL;
+        }
+    }
     host_index_t ix;
     index_build(&ix, prev);
     host_list_t hosts = {0};
@@ -262,6 +273,7 @@ static rm_cluster_t *build_cluster(cm_entry_t *e, const rm_cluster_config_t *cfg
     if (overprovisioning)
         tmp.overprovisioning_factor = overprovisioning;
     rm_cluster_t *c = rm_cluster_create(&tmp, e->shared, hosts.v, hosts.n);
+    c->tls = cfg->tls.enabled ? rm_tls_ctx_ref(e->tls) : NULL;
     size_t healthy = 0;
     for (size_t j = 0; j < hosts.n; j++) {
         if (rm_host_healthy(hosts.v[j]))
@@ -460,7 +472,7 @@ static void dns_result_cb(int result, struct evutil_addrinfo *res, void *arg)
     if (--e->outstanding == 0) {
         if (e->dns_changed) {
             e->dns_changed = false;
-            char err[256];
+            char err[768];
             rm_cluster_t *c = build_cluster(e, e->cfg, NULL, 0, 0, err, sizeof(err), NULL);
             if (c != NULL) {
                 RM_LOG_INFO("cluster %s: DNS membership changed (%zu hosts)", e->cfg->name, c->num_hosts);
@@ -584,6 +596,7 @@ static void entry_free(cm_entry_t *e)
     if (e->warm_timer)
         event_free(e->warm_timer);
     set_active(e, NULL);
+    rm_tls_ctx_unref(e->tls);
     rm_cluster_shared_unref(e->shared);
     entry_config_free(e, e->cfg);
     entry_config_free(e, e->pending);
@@ -606,7 +619,7 @@ static bool config_equal(const rm_cluster_config_t *a, const rm_cluster_config_t
         a->overprovisioning_factor != b->overprovisioning_factor ||
         a->per_connection_buffer_limit_bytes != b->per_connection_buffer_limit_bytes ||
         a->dns_lookup_family != b->dns_lookup_family || !str_eq(a->eds_service_name, b->eds_service_name) ||
-        a->num_endpoints != b->num_endpoints ||
+        a->num_endpoints != b->num_endpoints || !rm_tls_config_equal(&a->tls, &b->tls) ||
         memcmp(&a->outlier_detection, &b->outlier_detection, sizeof(a->outlier_detection)) != 0 ||
         a->num_health_checks != b->num_health_checks)
         return false;
@@ -629,13 +642,15 @@ static void warm_timeout_cb(evutil_socket_t fd, short what, void *arg);
 static void entry_activate(cm_entry_t *e, rm_cluster_config_t *cfg)
 {
     rm_cluster_manager_t *cm = e->cm;
-    char err[256];
+    char err[768];
     if (cfg != e->cfg) {
         if (e->cfg != NULL) {
             dns_fini(e);
             entry_config_free(e, e->cfg);
         }
         e->cfg = cfg;
+        rm_tls_ctx_unref(e->tls); /* built again from the new config */
+        e->tls = NULL;
         if (cfg->type == RM_CLUSTER_STRICT_DNS)
             dns_init(e);
     }
@@ -779,7 +794,7 @@ void rm_cluster_manager_apply_eds(rm_cluster_manager_t *cm, rm_cluster_load_assi
             }
             if (e->active != NULL && e->cfg->type == RM_CLUSTER_EDS &&
                 strcmp(eds_name(e->cfg), cla->cluster_name) == 0) {
-                char err[256];
+                char err[768];
                 bool ch = false;
                 rm_cluster_t *c = build_cluster(e, e->cfg, cla->endpoints, cla->num_endpoints,
                                                 cla->overprovisioning_factor, err, sizeof(err), &ch);

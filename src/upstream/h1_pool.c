@@ -12,6 +12,7 @@
 #include "core/mem.h"
 #include "http/h1_body.h"
 #include "http/h1_parser.h"
+#include "tls/tls.h"
 
 typedef enum {
     CONN_CONNECTING,
@@ -109,6 +110,7 @@ static void pool_maybe_free(rm_h1_pool_t *pool)
         event_free(pool->wake_ev);
         rm_host_unref(pool->host);
         rm_cluster_shared_unref(pool->shared);
+        rm_tls_ctx_unref(pool->opts.tls);
         free(pool);
     }
 }
@@ -125,7 +127,14 @@ rm_h1_pool_t *rm_h1_pool_create(struct event_base *base, rm_host_t *host, rm_clu
     p->opts = *opts;
     p->waiters_tail = &p->waiters;
     p->wake_ev = evtimer_new(base, pool_wake_cb, p);
+    if (p->opts.tls != NULL)
+        rm_tls_ctx_ref(p->opts.tls);
     return p;
+}
+
+rm_tls_ctx_t *rm_h1_pool_tls(const rm_h1_pool_t *pool)
+{
+    return pool->opts.tls;
 }
 
 size_t rm_h1_pool_num_connections(const rm_h1_pool_t *pool)
@@ -394,7 +403,8 @@ static void flush_out(rm_upstream_conn_t *c)
     struct evbuffer *out = bufferevent_get_output(c->bev);
     if (c->state != CONN_BUSY || c->destroy_pending || evbuffer_get_length(out) == 0 || c->write_armed)
         return;
-    evbuffer_write(out, bufferevent_getfd(c->bev));
+    if (c->pool->opts.tls == NULL) /* OpenSSL bufferevents write through SSL_write themselves */
+        evbuffer_write(out, bufferevent_getfd(c->bev));
     if (evbuffer_get_length(out) > 0) {
         c->write_armed = true;
         bufferevent_enable(c->bev, EV_WRITE);
@@ -431,6 +441,8 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
     rm_h1_pool_t *pool = c->pool;
     if (what & BEV_EVENT_CONNECTED) {
         evtimer_del(c->timer);
+        if (pool->opts.tls != NULL) /* with TLS this reports the completed handshake */
+            rm_tls_record_handshake(pool->opts.tls_stats, bev);
         int one = 1;
         setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         RM_STAT_INC(pool->shared->stats.upstream_cx_active);
@@ -446,6 +458,12 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
         return;
     }
     if (c->state == CONN_CONNECTING) {
+        if (pool->opts.tls != NULL && rm_tls_bufferevent_handshake_started(bev)) {
+            char reason[300];
+            rm_tls_record_failure(pool->opts.tls_stats, bev, reason, sizeof(reason));
+            RM_LOG_INFO("upstream %s (cluster %s): TLS handshake failed: %s", pool->host->address_str,
+                        pool->shared->name, reason);
+        }
         RM_STAT_INC(pool->shared->stats.upstream_cx_connect_fail);
         RM_STAT_INC(pool->host->stats.cx_connect_fail);
         conn_fail(c, RM_UPSTREAM_RESET_CONNECT_FAIL, true);
@@ -483,6 +501,11 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
     rm_upstream_conn_t *c = arg;
     rm_h1_pool_t *pool = c->pool;
     if (c->state == CONN_CONNECTING) {
+        if (pool->opts.tls != NULL && rm_tls_bufferevent_handshake_started(c->bev)) {
+            RM_STAT_INC(pool->opts.tls_stats->connection_error);
+            RM_LOG_INFO("upstream %s (cluster %s): TLS handshake timed out", pool->host->address_str,
+                        pool->shared->name);
+        }
         RM_STAT_INC(pool->shared->stats.upstream_cx_connect_timeout);
         RM_STAT_INC(pool->shared->stats.upstream_cx_connect_fail);
         RM_STAT_INC(pool->host->stats.cx_connect_fail);
@@ -513,7 +536,8 @@ static rm_upstream_conn_t *start_connect(rm_h1_pool_t *pool, const rm_upstream_c
     c->ctx = ctx;
     c->state = CONN_CONNECTING;
     c->body_out = evbuffer_new();
-    c->bev = bufferevent_socket_new(pool->base, -1, BEV_OPT_CLOSE_ON_FREE);
+    c->bev = pool->opts.tls != NULL ? rm_tls_bufferevent_connect(pool->opts.tls, pool->base)
+                                    : bufferevent_socket_new(pool->base, -1, BEV_OPT_CLOSE_ON_FREE);
     c->timer = evtimer_new(pool->base, conn_timer_cb, c);
     bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
     /* Write callback fires when the output drains to half the limit: resume the downstream. */

@@ -61,6 +61,10 @@ typedef struct {
     uint32_t buffer_limit_bytes; /* high watermark for the write direction */
     size_t max_response_header_bytes;
     size_t max_response_headers;
+    /* TLS towards the host: the cluster's client context (the pool takes a reference), NULL for
+     * plaintext; handshake outcomes are counted in tls_stats (the cluster's ssl.* block). */
+    rm_tls_ctx_t *tls;
+    rm_tls_stats_t *tls_stats;
 } rm_h1_pool_options_t;
 
 /* Creates a pool for `host` on `base`. Takes references on host and shared. */
@@ -81,6 +85,8 @@ bool rm_h1_pool_has_idle(const rm_h1_pool_t *pool);
  * and free the pool when the last connection is gone. The caller must not use the pool afterwards. */
 void rm_h1_pool_drain(rm_h1_pool_t *pool);
 size_t rm_h1_pool_num_connections(const rm_h1_pool_t *pool);
+/* The TLS context the pool's connections use (borrowed), NULL for plaintext. */
+rm_tls_ctx_t *rm_h1_pool_tls(const rm_h1_pool_t *pool);
 
 /* Sends the request head. content_length >= 0 frames the body with Content-Length; -1 with
  * has_body uses chunked; !has_body sends no body. */

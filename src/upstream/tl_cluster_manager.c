@@ -52,24 +52,38 @@ static void slots_rehash(rm_tlcm_t *tl, size_t new_size)
     free(old);
 }
 
-rm_h1_pool_t *rm_tlcm_pool(rm_tlcm_t *tl, rm_cluster_t *cluster, rm_host_t *host)
+static rm_h1_pool_t *pool_new(rm_tlcm_t *tl, rm_cluster_t *cluster, rm_host_t *host)
 {
-    rm_tl_pool_slot_t *s = slot_find(tl, host);
-    if (s->host != NULL)
-        return s->pool;
-    if ((tl->used_slots + 1) * 2 > tl->num_slots) {
-        slots_rehash(tl, tl->num_slots * 2);
-        s = slot_find(tl, host);
-    }
     rm_h1_pool_options_t opts = {
         .connect_timeout_ms = cluster->connect_timeout_ms,
         .idle_timeout_ms = tl->upstream_idle_timeout_ms,
         .buffer_limit_bytes = cluster->buffer_limit_bytes,
         .max_response_header_bytes = 60 * 1024,
         .max_response_headers = 100,
+        .tls = cluster->tls,
+        .tls_stats = &cluster->shared->ssl_stats,
     };
+    return rm_h1_pool_create(tl->worker->base, host, cluster->shared, &opts);
+}
+
+rm_h1_pool_t *rm_tlcm_pool(rm_tlcm_t *tl, rm_cluster_t *cluster, rm_host_t *host)
+{
+    rm_tl_pool_slot_t *s = slot_find(tl, host);
+    if (s->host != NULL) {
+        if (rm_h1_pool_tls(s->pool) == cluster->tls)
+            return s->pool;
+        /* The cluster's TLS settings changed: new connections need the new context. The old pool
+         * finishes its in-flight exchanges and goes away. */
+        rm_h1_pool_drain(s->pool);
+        s->pool = pool_new(tl, cluster, host);
+        return s->pool;
+    }
+    if ((tl->used_slots + 1) * 2 > tl->num_slots) {
+        slots_rehash(tl, tl->num_slots * 2);
+        s = slot_find(tl, host);
+    }
     s->host = host;
-    s->pool = rm_h1_pool_create(tl->worker->base, host, cluster->shared, &opts);
+    s->pool = pool_new(tl, cluster, host);
     tl->used_slots++;
     return s->pool;
 }

@@ -6,15 +6,19 @@
 #include "core/net.h"
 
 #include "core/mem.h"
+#include "envoy/extensions/transport_sockets/tls/v3/tls.pb-c.h"
 #include "remora/config/v1/fail_fast.pb-c.h"
 #include "remora_proto/xds.h"
+#include "tls/tls.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef Envoy__Config__Cluster__V3__Cluster Cluster;
 typedef Envoy__Config__Cluster__V3__Cluster__EdsClusterConfig EdsClusterConfig;
@@ -158,7 +162,6 @@ static const field_name_t cluster_field_names[] = {
     {21, "upstream_bind_config"},
     {22, "lb_subset_config"},
     {23, "ring_hash_lb_config"},
-    {24, "transport_socket"},
     {25, "metadata"},
     {26, "protocol_selection"},
     {28, "alt_stat_name"},
@@ -691,9 +694,10 @@ static int convert_circuit_breakers(cv_t *c, const Envoy__Config__Cluster__V3__C
 
 static int convert_fail_fast(cv_t *c, const Google__Protobuf__Any *any, rm_fail_fast_config_t *out)
 {
+    char buf[128];
     if (any == NULL || any->type_url == NULL || strcmp(any->type_url, RM_FAIL_FAST_TYPE_URL) != 0)
         return cv_fail(c, "expected an Any of type " RM_FAIL_FAST_TYPE_URL ", got %s",
-                       any && any->type_url ? any->type_url : "nothing");
+                       any && any->type_url ? rm_xds_printable(any->type_url, buf, sizeof(buf)) : "nothing");
     Remora__Config__V1__FailFastBreaker *ff =
         remora__config__v1__fail_fast_breaker__unpack(NULL, any->value.len, any->value.data);
     if (ff == NULL)
@@ -730,7 +734,8 @@ static int convert_extension_options(cv_t *c, const Cluster *pb, rm_cluster_conf
     for (size_t i = 0; i < pb->n_typed_extension_protocol_options; i++) {
         const Envoy__Config__Cluster__V3__Cluster__TypedExtensionProtocolOptionsEntry *e =
             pb->typed_extension_protocol_options[i];
-        const char *key = e->key ? e->key : "";
+        char buf[128];
+        const char *key = rm_xds_printable(e->key ? e->key : "", buf, sizeof(buf));
         size_t mark = cv_push(c, "typed_extension_protocol_options");
         cv_push(c, key);
         int rc;
@@ -744,6 +749,287 @@ static int convert_extension_options(cv_t *c, const Cluster *pb, rm_cluster_conf
             return rc;
         cv_pop(c, mark);
     }
+    return 0;
+}
+
+/* ---- transport_socket (UpstreamTlsContext) ---- */
+
+typedef Envoy__Config__Core__V3__TransportSocket TransportSocket;
+typedef Envoy__Config__Core__V3__DataSource DataSource;
+typedef Envoy__Extensions__TransportSockets__Tls__V3__UpstreamTlsContext UpstreamTlsContext;
+typedef Envoy__Extensions__TransportSockets__Tls__V3__CommonTlsContext CommonTlsContext;
+typedef Envoy__Extensions__TransportSockets__Tls__V3__TlsCertificate TlsCertificate;
+typedef Envoy__Extensions__TransportSockets__Tls__V3__TlsParameters TlsParameters;
+typedef Envoy__Extensions__TransportSockets__Tls__V3__CertificateValidationContext ValidationContext;
+typedef Envoy__Extensions__TransportSockets__Tls__V3__SubjectAltNameMatcher SanMatcher;
+
+static const field_name_t upstream_tls_field_names[] = {
+    {5, "enforce_rsa_key_usage"},
+    {0, NULL},
+};
+static const field_name_t common_tls_field_names[] = {
+    {6, "tls_certificate_sds_secret_configs"},
+    {7, "validation_context_sds_secret_config"},
+    {8, "combined_validation_context"},
+    {9, "tls_certificate_certificate_provider"},
+    {10, "validation_context_certificate_provider"},
+    {11, "tls_certificate_certificate_provider_instance"},
+    {12, "validation_context_certificate_provider_instance"},
+    {13, "custom_handshaker"},
+    {14, "tls_certificate_provider_instance"},
+    {15, "key_log"},
+    {16, "custom_tls_certificate_selector"},
+    {17, "read_ahead_buffer_size"},
+    {0, NULL},
+};
+static const field_name_t tls_certificate_field_names[] = {
+    {5, "signed_certificate_timestamp"},
+    {6, "private_key_provider"},
+    {7, "watched_directory"},
+    {0, NULL},
+};
+static const field_name_t validation_context_field_names[] = {
+    {11, "watched_directory"},
+    {12, "custom_validator_config"},
+    {13, "ca_certificate_provider_instance"},
+    {17, "system_root_certs"},
+    {0, NULL},
+};
+static const field_name_t data_source_field_names[] = {
+    {5, "watched_directory"},
+    {0, NULL},
+};
+
+static int convert_data_source(cv_t *c, const char *key, const DataSource *ds, rm_data_source_t *out)
+{
+    size_t mark = cv_push(c, key);
+    if (check_unknown_here(c, &ds->base, data_source_field_names) != 0)
+        return -1;
+    switch (ds->specifier_case) {
+    case ENVOY__CONFIG__CORE__V3__DATA_SOURCE__SPECIFIER_FILENAME:
+        if (ds->filename[0] == '\0')
+            return cv_fail_at(c, "filename", "must not be empty");
+        /* Read now, so that a missing file is refused here rather than failing every connection. */
+        if (access(ds->filename, R_OK) != 0) {
+            char buf[280];
+            return cv_fail_at(c, "filename", "cannot read '%s': %s",
+                              rm_xds_printable(ds->filename, buf, sizeof(buf)), strerror(errno));
+        }
+        out->filename = rm_strdup(ds->filename);
+        break;
+    case ENVOY__CONFIG__CORE__V3__DATA_SOURCE__SPECIFIER_INLINE_STRING:
+        if (ds->inline_string[0] == '\0')
+            return cv_fail_at(c, "inline_string", "must not be empty");
+        out->inline_string = rm_strdup(ds->inline_string);
+        break;
+    case ENVOY__CONFIG__CORE__V3__DATA_SOURCE__SPECIFIER_INLINE_BYTES:
+        return cv_fail_at(c, "inline_bytes", "not supported yet (use inline_string or filename)");
+    case ENVOY__CONFIG__CORE__V3__DATA_SOURCE__SPECIFIER_ENVIRONMENT_VARIABLE:
+        return cv_fail_at(c, "environment_variable", "not supported yet (use inline_string or filename)");
+    default:
+        return cv_fail(c, "one of filename, inline_string is required");
+    }
+    cv_pop(c, mark);
+    return 0;
+}
+
+static int convert_tls_params(cv_t *c, const TlsParameters *p, rm_tls_config_t *out)
+{
+    size_t mark = cv_push(c, "tls_params");
+    if (p->n_cipher_suites > 0)
+        return cv_fail_at(c, "cipher_suites", "not supported yet");
+    if (p->n_ecdh_curves > 0)
+        return cv_fail_at(c, "ecdh_curves", "not supported yet");
+    if (p->n_signature_algorithms > 0)
+        return cv_fail_at(c, "signature_algorithms", "not supported yet");
+    if ((unsigned)p->tls_minimum_protocol_version > RM_TLS_V1_3)
+        return cv_fail_at(c, "tls_minimum_protocol_version", "unknown value %d",
+                          (int)p->tls_minimum_protocol_version);
+    if ((unsigned)p->tls_maximum_protocol_version > RM_TLS_V1_3)
+        return cv_fail_at(c, "tls_maximum_protocol_version", "unknown value %d",
+                          (int)p->tls_maximum_protocol_version);
+    out->min_protocol = (rm_tls_protocol_t)p->tls_minimum_protocol_version;
+    out->max_protocol = (rm_tls_protocol_t)p->tls_maximum_protocol_version;
+    if (out->min_protocol != RM_TLS_AUTO && out->max_protocol != RM_TLS_AUTO &&
+        out->min_protocol > out->max_protocol)
+        return cv_fail_at(c, "tls_maximum_protocol_version", "is below tls_minimum_protocol_version");
+    cv_pop(c, mark);
+    return 0;
+}
+
+static int convert_certificate(cv_t *c, const TlsCertificate *tc, rm_tls_config_t *out)
+{
+    if (check_unknown_here(c, &tc->base, tls_certificate_field_names) != 0)
+        return -1;
+    if (tc->password != NULL)
+        return cv_fail_at(c, "password", "not supported yet");
+    if (tc->ocsp_staple != NULL)
+        return cv_fail_at(c, "ocsp_staple", "not supported yet");
+    if (tc->pkcs12 != NULL)
+        return cv_fail_at(c, "pkcs12", "not supported yet");
+    if (tc->certificate_chain == NULL)
+        return cv_fail_at(c, "certificate_chain", "required");
+    if (tc->private_key == NULL)
+        return cv_fail_at(c, "private_key", "required");
+    if (convert_data_source(c, "certificate_chain", tc->certificate_chain, &out->certificate_chain) != 0 ||
+        convert_data_source(c, "private_key", tc->private_key, &out->private_key) != 0)
+        return -1;
+    out->has_certificate = true;
+    return 0;
+}
+
+static int convert_validation_context(cv_t *c, const ValidationContext *v, rm_tls_config_t *out)
+{
+    size_t mark = cv_push(c, "validation_context");
+    if (check_unknown_here(c, &v->base, validation_context_field_names) != 0)
+        return -1;
+    if (v->n_verify_certificate_hash > 0)
+        return cv_fail_at(c, "verify_certificate_hash", "not supported yet");
+    if (v->n_verify_certificate_spki > 0)
+        return cv_fail_at(c, "verify_certificate_spki", "not supported yet");
+    if (v->require_signed_certificate_timestamp != NULL)
+        return cv_fail_at(c, "require_signed_certificate_timestamp", "not supported yet");
+    if (v->crl != NULL)
+        return cv_fail_at(c, "crl", "not supported yet");
+    if (v->allow_expired_certificate)
+        return cv_fail_at(c, "allow_expired_certificate", "not supported yet");
+    if (v->n_match_subject_alt_names > 0)
+        return cv_fail_at(c, "match_subject_alt_names", "not supported (use match_typed_subject_alt_names)");
+    if (v->trust_chain_verification != 0)
+        return cv_fail_at(c, "trust_chain_verification", "not supported yet");
+    if (v->only_verify_leaf_cert_crl)
+        return cv_fail_at(c, "only_verify_leaf_cert_crl", "not supported yet");
+    if (v->max_verify_depth != NULL)
+        return cv_fail_at(c, "max_verify_depth", "not supported yet");
+    if (v->trusted_ca == NULL)
+        return cv_fail_at(c, "trusted_ca", "required (Remora verifies peers only against a configured CA)");
+    if (convert_data_source(c, "trusted_ca", v->trusted_ca, &out->trusted_ca) != 0)
+        return -1;
+    out->has_trusted_ca = true;
+    if (v->n_match_typed_subject_alt_names > 0)
+        out->verify_san_dns = rm_calloc(v->n_match_typed_subject_alt_names, sizeof(char *));
+    for (size_t i = 0; i < v->n_match_typed_subject_alt_names; i++) {
+        const SanMatcher *m = v->match_typed_subject_alt_names[i];
+        size_t m2 = cv_push(c, "match_typed_subject_alt_names");
+        cv_push_index(c, i);
+        if (m->san_type !=
+            ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__SUBJECT_ALT_NAME_MATCHER__SAN_TYPE__DNS)
+            return cv_fail_at(c, "san_type", "only DNS is supported yet");
+        if (m->oid != NULL && m->oid[0] != '\0')
+            return cv_fail_at(c, "oid", "not supported yet");
+        const Envoy__Type__Matcher__V3__StringMatcher *sm = m->matcher;
+        if (sm == NULL)
+            return cv_fail_at(c, "matcher", "required");
+        cv_push(c, "matcher");
+        if (sm->ignore_case)
+            return cv_fail_at(c, "ignore_case", "not supported yet");
+        if (sm->match_pattern_case != ENVOY__TYPE__MATCHER__V3__STRING_MATCHER__MATCH_PATTERN_EXACT)
+            return cv_fail(c, "only exact is supported yet");
+        if (sm->exact[0] == '\0')
+            return cv_fail_at(c, "exact", "must not be empty");
+        out->verify_san_dns[out->num_verify_san_dns++] = rm_strdup(sm->exact);
+        cv_pop(c, m2);
+    }
+    cv_pop(c, mark);
+    return 0;
+}
+
+static int convert_common_tls(cv_t *c, const CommonTlsContext *ctx, rm_tls_config_t *out)
+{
+    size_t mark = cv_push(c, "common_tls_context");
+    if (check_unknown_here(c, &ctx->base, common_tls_field_names) != 0)
+        return -1;
+    if (ctx->tls_params != NULL && convert_tls_params(c, ctx->tls_params, out) != 0)
+        return -1;
+    if (ctx->n_tls_certificates > 1)
+        return cv_fail_at(c, "tls_certificates", "only one certificate is supported for now");
+    if (ctx->n_tls_certificates == 1) {
+        size_t m2 = cv_push(c, "tls_certificates");
+        cv_push_index(c, 0);
+        if (convert_certificate(c, ctx->tls_certificates[0], out) != 0)
+            return -1;
+        cv_pop(c, m2);
+    }
+    if (ctx->validation_context_type_case ==
+            ENVOY__EXTENSIONS__TRANSPORT_SOCKETS__TLS__V3__COMMON_TLS_CONTEXT__VALIDATION_CONTEXT_TYPE_VALIDATION_CONTEXT &&
+        convert_validation_context(c, ctx->validation_context, out) != 0)
+        return -1;
+    if (ctx->n_alpn_protocols > 0)
+        out->alpn_protocols = rm_calloc(ctx->n_alpn_protocols, sizeof(char *));
+    for (size_t i = 0; i < ctx->n_alpn_protocols; i++) {
+        size_t len = strlen(ctx->alpn_protocols[i]);
+        if (len == 0 || len > 255) {
+            cv_push(c, "alpn_protocols");
+            cv_push_index(c, i);
+            return cv_fail(c, "an ALPN protocol name is 1..255 bytes");
+        }
+        out->alpn_protocols[out->num_alpn_protocols++] = rm_strdup(ctx->alpn_protocols[i]);
+    }
+    cv_pop(c, mark);
+    return 0;
+}
+
+static int convert_upstream_tls(cv_t *c, const UpstreamTlsContext *u, rm_tls_config_t *out)
+{
+    if (check_unknown_here(c, &u->base, upstream_tls_field_names) != 0)
+        return -1;
+    if (u->allow_renegotiation)
+        return cv_fail_at(c, "allow_renegotiation", "not supported yet");
+    if (u->max_session_keys != NULL)
+        return cv_fail_at(c, "max_session_keys", "not supported yet");
+    if (u->auto_host_sni)
+        return cv_fail_at(c, "auto_host_sni", "not supported yet");
+    if (u->auto_sni_san_validation)
+        return cv_fail_at(c, "auto_sni_san_validation", "not supported yet");
+    if (u->sni != NULL && u->sni[0] != '\0') {
+        if (strlen(u->sni) > 255)
+            return cv_fail_at(c, "sni", "at most 255 bytes");
+        if (check_name(c, "sni", u->sni, false) != 0)
+            return -1;
+        out->sni = rm_strdup(u->sni);
+    }
+    if (u->common_tls_context != NULL && convert_common_tls(c, u->common_tls_context, out) != 0)
+        return -1;
+    return 0;
+}
+
+static int convert_transport_socket(cv_t *c, const TransportSocket *ts, rm_tls_config_t *out)
+{
+    size_t mark = cv_push(c, "transport_socket");
+    char buf[280];
+    if (ts->name == NULL || strcmp(ts->name, REMORA_TRANSPORT_SOCKET_TLS) != 0)
+        return cv_fail_at(c, "name",
+                          "transport socket '%s' is not supported (only " REMORA_TRANSPORT_SOCKET_TLS ")",
+                          rm_xds_printable(ts->name, buf, sizeof(buf)));
+    if (ts->config_type_case != ENVOY__CONFIG__CORE__V3__TRANSPORT_SOCKET__CONFIG_TYPE_TYPED_CONFIG ||
+        ts->typed_config == NULL)
+        return cv_fail_at(c, "typed_config", "required (an UpstreamTlsContext)");
+    const Google__Protobuf__Any *any = ts->typed_config;
+    cv_push(c, "typed_config");
+    if (any->type_url == NULL || strcmp(any->type_url, REMORA_TYPE_URL_UPSTREAM_TLS_CONTEXT) != 0)
+        return cv_fail(c, "expected type %s, got '%s'", REMORA_TYPE_URL_UPSTREAM_TLS_CONTEXT,
+                       rm_xds_printable(any->type_url, buf, sizeof(buf)));
+    UpstreamTlsContext *u = envoy__extensions__transport_sockets__tls__v3__upstream_tls_context__unpack(
+        NULL, any->value.len, any->value.data);
+    if (u == NULL)
+        return cv_fail(c, "not a valid serialized UpstreamTlsContext");
+    out->enabled = true;
+    int rc = convert_upstream_tls(c, u, out);
+    if (rc == 0)
+        rc = check_unknown_deep(c, &u->base);
+    envoy__extensions__transport_sockets__tls__v3__upstream_tls_context__free_unpacked(u, NULL);
+    if (rc != 0)
+        return -1;
+    if (out->num_verify_san_dns > 0 && !out->has_trusted_ca)
+        return cv_fail(c, "match_typed_subject_alt_names needs validation_context.trusted_ca");
+    /* Build the context once here: unreadable PEM, a key that does not match its certificate, or a
+     * CA file without certificates are refused (NACK) instead of failing every connection later. */
+    char why[512];
+    rm_tls_ctx_t *t = rm_tls_client_ctx_create(out, why, sizeof(why));
+    if (t == NULL)
+        return cv_fail(c, "%s", why);
+    rm_tls_ctx_unref(t);
+    cv_pop(c, mark);
     return 0;
 }
 
@@ -1148,6 +1434,8 @@ static int convert_cluster(cv_t *c, const Cluster *pb, const rm_xds_convert_opts
         return cv_fail_at(c, "dns_lookup_family", "unknown value %d", (int)pb->dns_lookup_family);
     out->dns_lookup_family = (rm_dns_lookup_family_t)pb->dns_lookup_family;
     if (convert_health(c, pb, out) != 0)
+        return -1;
+    if (pb->transport_socket != NULL && convert_transport_socket(c, pb->transport_socket, &out->tls) != 0)
         return -1;
 
     if (out->type == RM_CLUSTER_EDS) {

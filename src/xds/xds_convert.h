@@ -1,11 +1,16 @@
 /* Conversion of xDS resources (protobuf-c messages of the trimmed Envoy v3 API) into the plain-C
- * config structs of config/config.h, with validation. Pure functions: no I/O, no global state,
- * thread-safe.
+ * config structs of config/config.h, with validation. Pure functions (see below for the one
+ * exception), no global state, thread-safe.
  *
  * Supported Cluster fields: name, type (STATIC, STRICT_DNS, EDS), eds_cluster_config,
  * connect_timeout, lb_policy (ROUND_ROBIN, LEAST_REQUEST, RANDOM), least_request_lb_config,
  * round_robin_lb_config, common_lb_config.healthy_panic_threshold, per_connection_buffer_limit_bytes,
- * dns_refresh_rate, dns_lookup_family, load_assignment; the same rules and defaults as the bootstrap.
+ * dns_refresh_rate, dns_lookup_family, load_assignment, transport_socket (envoy.transport_sockets.tls
+ * with an UpstreamTlsContext); the same rules and defaults as the bootstrap.
+ *
+ * One exception to "no I/O": a transport_socket's certificate, key and CA files are read (and an
+ * OpenSSL context built and dropped) so that a cluster whose TLS settings cannot work is refused
+ * with a NACK naming the field, instead of failing every connection after an ACK.
  *
  * Everything else is rejected, never ignored: fields unknown to the trimmed protos (kept by
  * protobuf-c in base.unknown_fields, named by field number), known fields that are not supported

@@ -13,12 +13,16 @@
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/listener.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -41,6 +45,7 @@ static long g_fail_status; /* --fail-status: answer every request but /stats wit
 static uint64_t g_connections;
 static uint64_t g_requests;
 static struct event_base *g_base;
+static SSL_CTX *g_tls; /* --tls-cert: serve HTTPS */
 
 /* Misbehaviour switched on at run time through /control/..., to test health checking: every other
  * request is answered 503, reset, or delayed. */
@@ -56,6 +61,7 @@ static long g_slow_ms;
 static const char *usage_text =
     "usage: remora-test-upstream --listen 127.0.0.1:PORT [--id NAME] [--port-file PATH]\n"
     "                            [--fail-status CODE]\n"
+    "                            [--tls-cert PEM --tls-key PEM [--tls-client-ca PEM]]\n"
     "\n"
     "A minimal HTTP/1.1 origin server for remora's integration tests. PORT may be 0; the bound\n"
     "port is written to --port-file (atomically, via rename) once listening.\n"
@@ -77,7 +83,11 @@ static const char *usage_text =
     "  /control/reset  from now on close every other request's connection without a response\n"
     "  /control/slow/MS  from now on delay every other request by MS milliseconds (200 after it)\n"
     "  /control/normal back to normal; the control routes always answer 200\n"
+    "  /tls            200 \"sni=<name|-> client=<subject CN|-> alpn=<protocol|->\" (TLS mode)\n"
     "  anything else   404\n"
+    "\n"
+    "With --tls-cert/--tls-key it speaks HTTPS only; --tls-client-ca also requires a client\n"
+    "certificate signed by that CA.\n"
     "With --fail-status CODE every request except /stats is answered like /status/CODE.\n";
 
 typedef enum {
@@ -109,6 +119,7 @@ typedef enum {
     R_RESET,
     R_GARBAGE,
     R_STATS,
+    R_TLS,
     R_NOT_FOUND,
 } route_t;
 
@@ -364,6 +375,8 @@ static void route_request(conn_t *c, const char *target)
         c->route = R_GARBAGE;
     } else if (strcmp(path, "/stats") == 0) {
         c->route = R_STATS;
+    } else if (strcmp(path, "/tls") == 0) {
+        c->route = R_TLS;
     }
     if (strncmp(path, "/control/", 9) == 0) {
         const char *m = path + 9;
@@ -687,6 +700,24 @@ static void respond(conn_t *c)
     case R_RESET:
         conn_free(c);
         return;
+    case R_TLS: {
+        SSL *ssl = g_tls != NULL ? bufferevent_openssl_get_ssl(c->bev) : NULL;
+        const char *sni = ssl ? SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name) : NULL;
+        char cn[256] = "-";
+        X509 *peer = ssl ? SSL_get0_peer_certificate(ssl) : NULL;
+        if (peer != NULL)
+            X509_NAME_get_text_by_NID(X509_get_subject_name(peer), NID_commonName, cn, sizeof(cn));
+        const unsigned char *alpn = NULL;
+        unsigned int alpn_len = 0;
+        if (ssl)
+            SSL_get0_alpn_selected(ssl, &alpn, &alpn_len);
+        char info[768];
+        int len = snprintf(info, sizeof(info), "sni=%s client=%s alpn=%.*s", sni ? sni : "-", cn,
+                           alpn_len ? (int)alpn_len : 1, alpn_len ? (const char *)alpn : "-");
+        respond_simple(c, 200, info, (size_t)len);
+        response_done(c);
+        return;
+    }
     case R_GARBAGE:
         evbuffer_add_printf(bufferevent_get_output(c->bev), "NOT HTTP AT ALL\r\n\r\n");
         close_after_flush(c);
@@ -813,7 +844,16 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
         abort();
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    c->bev = bufferevent_socket_new(g_base, fd, BEV_OPT_CLOSE_ON_FREE);
+    if (g_tls != NULL) {
+        SSL *ssl = SSL_new(g_tls);
+        c->bev = ssl ? bufferevent_openssl_socket_new(g_base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
+                                                      BEV_OPT_CLOSE_ON_FREE)
+                     : NULL;
+        if (c->bev != NULL)
+            bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
+    } else {
+        c->bev = bufferevent_socket_new(g_base, fd, BEV_OPT_CLOSE_ON_FREE);
+    }
     if (c->bev == NULL)
         abort();
     c->serial = ++g_connections;
@@ -822,6 +862,20 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
     bufferevent_setcb(c->bev, read_cb, write_cb, event_cb, c);
     bufferevent_setwatermark(c->bev, EV_READ, 0, READ_HIGH_WATER);
     bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+}
+
+/* Accepts http/1.1 when offered (so tests can see what a client offered). */
+static int alpn_cb(SSL *ssl, const unsigned char **out, unsigned char *outlen, const unsigned char *in,
+                   unsigned int inlen, void *arg)
+{
+    for (unsigned int i = 0; i + 1 <= inlen && i + 1u + in[i] <= inlen; i += 1u + in[i]) {
+        if (in[i] == 8 && memcmp(&in[i + 1], "http/1.1", 8) == 0) {
+            *out = &in[i + 1];
+            *outlen = 8;
+            return SSL_TLSEXT_ERR_OK;
+        }
+    }
+    return SSL_TLSEXT_ERR_NOACK;
 }
 
 static void signal_cb(evutil_socket_t sig, short what, void *arg)
@@ -870,11 +924,15 @@ int main(int argc, char **argv)
         {"id", required_argument, NULL, 'i'},
         {"port-file", required_argument, NULL, 'p'},
         {"fail-status", required_argument, NULL, 'f'},
+        {"tls-cert", required_argument, NULL, 'c'},
+        {"tls-key", required_argument, NULL, 'k'},
+        {"tls-client-ca", required_argument, NULL, 'a'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     int opt;
-    while ((opt = getopt_long(argc, argv, "l:i:p:f:h", opts, NULL)) != -1) {
+    const char *tls_cert = NULL, *tls_key = NULL, *tls_ca = NULL;
+    while ((opt = getopt_long(argc, argv, "l:i:p:f:c:k:a:h", opts, NULL)) != -1) {
         switch (opt) {
         case 'f':
             g_fail_status = strtol(optarg, NULL, 10);
@@ -892,6 +950,15 @@ int main(int argc, char **argv)
         case 'p':
             port_file = optarg;
             break;
+        case 'c':
+            tls_cert = optarg;
+            break;
+        case 'k':
+            tls_key = optarg;
+            break;
+        case 'a':
+            tls_ca = optarg;
+            break;
         case 'h':
             fputs(usage_text, stdout);
             return 0;
@@ -908,6 +975,25 @@ int main(int argc, char **argv)
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     signal(SIGPIPE, SIG_IGN);
     pattern_init();
+
+    if (tls_cert != NULL && tls_key != NULL) {
+        g_tls = SSL_CTX_new(TLS_server_method());
+        if (g_tls == NULL || SSL_CTX_use_certificate_chain_file(g_tls, tls_cert) != 1 ||
+            SSL_CTX_use_PrivateKey_file(g_tls, tls_key, SSL_FILETYPE_PEM) != 1) {
+            fprintf(stderr, "remora-test-upstream: cannot load %s / %s\n", tls_cert, tls_key);
+            return 1;
+        }
+        if (tls_ca != NULL) {
+            if (SSL_CTX_load_verify_locations(g_tls, tls_ca, NULL) != 1) {
+                fprintf(stderr, "remora-test-upstream: cannot load %s\n", tls_ca);
+                return 1;
+            }
+            SSL_CTX_set_verify(g_tls, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+        }
+        static const unsigned char sid[] = "upstream";
+        SSL_CTX_set_session_id_context(g_tls, sid, sizeof(sid) - 1);
+        SSL_CTX_set_alpn_select_cb(g_tls, alpn_cb, NULL);
+    }
 
     struct sockaddr_in sin;
     if (parse_listen(listen_addr, &sin) != 0) {
@@ -944,5 +1030,6 @@ int main(int argc, char **argv)
     event_free(sigint);
     evconnlistener_free(l);
     event_base_free(g_base);
+    SSL_CTX_free(g_tls);
     return 0;
 }

@@ -12,6 +12,12 @@
 #define REMORA_TYPE_URL_UPSTREAM_HTTP_PROTOCOL_OPTIONS                                                       \
     REMORA_TYPE_URL_PREFIX "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 
+#define REMORA_TYPE_URL_UPSTREAM_TLS_CONTEXT                                                                 \
+    REMORA_TYPE_URL_PREFIX "envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext"
+#define REMORA_TYPE_URL_DOWNSTREAM_TLS_CONTEXT                                                               \
+    REMORA_TYPE_URL_PREFIX "envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext"
+#define REMORA_TRANSPORT_SOCKET_TLS "envoy.transport_sockets.tls"
+
 /* Key of Cluster.typed_extension_protocol_options that carries upstreams.http.v3.HttpProtocolOptions. */
 #define REMORA_UPSTREAM_HTTP_PROTOCOL_OPTIONS_KEY "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 

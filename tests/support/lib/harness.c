@@ -1241,6 +1241,8 @@ char *harness_yaml_bootstrap(const harness_listener_spec_t *listeners, size_t nu
             l->virtual_hosts != NULL ? l->virtual_hosts
                                      : "[{name: all, domains: [\"*\"], routes: [{match: {prefix: \"/\"}, "
                                        "route: {cluster: backend, timeout: 2s}}]}]");
+        if (l->transport_socket != NULL)
+            cat(&y, "      transport_socket: %s\n", l->transport_socket);
     }
     cat(&y, "  clusters:\n");
     for (size_t i = 0; i < num_clusters; i++)

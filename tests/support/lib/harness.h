@@ -257,6 +257,8 @@ typedef struct {
     /* route_config.virtual_hosts as a YAML flow sequence; NULL: one vhost "*" with prefix "/" to
      * cluster "backend" (timeout 2s) */
     const char *virtual_hosts;
+    /* filter_chains[0].transport_socket as a YAML flow mapping; NULL: plaintext */
+    const char *transport_socket;
 } harness_listener_spec_t;
 
 /* A STATIC ROUND_ROBIN cluster as a flow mapping, endpoints 127.0.0.1:ports[i] (n may be 0).

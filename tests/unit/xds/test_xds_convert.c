@@ -822,14 +822,14 @@ static void test_unknown_fields(void **state)
 {
     cluster_fixture_t f;
     uint8_t empty = 0;
-    ProtobufCMessageUnknownField transport_socket = {24, PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED, 0, &empty};
+    ProtobufCMessageUnknownField metadata = {25, PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED, 0, &empty};
     ProtobufCMessageUnknownField field_999 = {999, PROTOBUF_C_WIRE_TYPE_VARINT, 1, &empty};
     ProtobufCMessageUnknownField endpoint_name = {5, PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED, 0, &empty};
 
     cluster_fixture_init(&f, STATIC);
     f.c.base.n_unknown_fields = 1;
-    f.c.base.unknown_fields = &transport_socket;
-    expect_error(&f.c, NULL, "cluster 'web': field 24 (transport_socket) is not supported yet");
+    f.c.base.unknown_fields = &metadata;
+    expect_error(&f.c, NULL, "cluster 'web': field 25 (metadata) is not supported yet");
 
     f.c.base.unknown_fields = &field_999;
     expect_error(&f.c, NULL, "cluster 'web': field 999 is not known to Remora (not supported)");
@@ -877,12 +877,12 @@ static void test_decode_bytes(void **state)
     assert_int_equal(rm_xds_cluster_decode(buf, len, NULL, &c, err, sizeof(err)), 0);
     assert_int_equal(c.num_endpoints, 3);
     rm_cluster_config_free(&c);
-    /* transport_socket (24), an empty message: tag (24 << 3 | 2) = 0xc2 0x01, length 0. */
-    buf[len] = 0xc2;
+    /* metadata (25), an empty message: tag (25 << 3 | 2) = 0xca 0x01, length 0. */
+    buf[len] = 0xca;
     buf[len + 1] = 0x01;
     buf[len + 2] = 0x00;
     assert_int_equal(rm_xds_cluster_decode(buf, len + 3, NULL, &c, err, sizeof(err)), -1);
-    assert_string_equal(err, "cluster 'web': field 24 (transport_socket) is not supported yet");
+    assert_string_equal(err, "cluster 'web': field 25 (metadata) is not supported yet");
     /* Garbage: a truncated length-delimited field. */
     const uint8_t junk[] = {0x0a, 0x10, 'x'};
     assert_int_equal(rm_xds_cluster_decode(junk, sizeof(junk), NULL, &c, err, sizeof(err)), -1);
