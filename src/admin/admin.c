@@ -294,9 +294,17 @@ static void h_clusters(struct evhttp_request *req, void *arg)
         stats, json_pack("{s:s,s:I}", "name", #name, "value", (json_int_t)RM_STAT_GET(h->stats.name)));
                 RM_HOST_STATS(RM_HOST_JSON)
 #undef RM_HOST_JSON
-                json_array_append_new(hosts, json_pack("{s:s,s:i,s:i,s:s,s:o}", "address", h->address_str,
-                                                       "weight", (int)h->weight, "priority", (int)h->priority,
-                                                       "health_flags", flags, "stats", stats));
+                json_t *hj =
+                    json_pack("{s:s,s:i,s:i,s:s,s:o}", "address", h->address_str, "weight", (int)h->weight,
+                              "priority", (int)h->priority, "health_flags", flags, "stats", stats);
+                if (c->outlier.enabled) {
+                    /* Envoy's host status fields; num_ejections is Remora's addition. */
+                    json_object_set_new(hj, "success_rate", json_pack("{s:f}", "value", h->outlier.sr_ext));
+                    json_object_set_new(hj, "local_origin_success_rate",
+                                        json_pack("{s:f}", "value", h->outlier.sr_local));
+                    json_object_set_new(hj, "num_ejections", json_integer(h->outlier.num_ejections));
+                }
+                json_array_append_new(hosts, hj);
             }
             json_array_append_new(statuses, json_pack("{s:s,s:o}", "name", c->name, "host_statuses", hosts));
         }
@@ -320,6 +328,12 @@ static void h_clusters(struct evhttp_request *req, void *arg)
             char flags[256];
             rm_host_health_flags_str(atomic_load(&h->health_flags), flags, sizeof(flags));
             evbuffer_add_printf(b, "%s::%s::health_flags::%s\n", n, ad, flags);
+            if (c->outlier.enabled) {
+                /* Main-thread state: the admin runs on the main thread. */
+                evbuffer_add_printf(b, "%s::%s::success_rate::%g\n", n, ad, h->outlier.sr_ext);
+                evbuffer_add_printf(b, "%s::%s::local_origin_success_rate::%g\n", n, ad, h->outlier.sr_local);
+                evbuffer_add_printf(b, "%s::%s::num_ejections::%u\n", n, ad, h->outlier.num_ejections);
+            }
             evbuffer_add_printf(b, "%s::%s::weight::%u\n", n, ad, h->weight);
             evbuffer_add_printf(b, "%s::%s::priority::%u\n", n, ad, h->priority);
         }

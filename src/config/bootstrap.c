@@ -158,17 +158,19 @@ typedef struct {
 
 typedef struct {
     rm_bootstrap_config_t *b;
-    strset_t cluster_names;       /* filled once clusters are decoded; routes look names up here */
-    rm_cluster_config_t *cluster; /* the cluster being decoded */
-    uint32_t priority;            /* of the LocalityLbEndpoints being decoded */
-    uint64_t priorities_seen[3];  /* bit per priority 0..128 in the current load_assignment */
-    bool router_seen;             /* in the current http_filters */
-    bool load_assignment_seen;    /* in the current cluster */
-    bool transport_version_seen;  /* in the current ApiConfigSource */
-    eds_cluster_tmp_t eds;        /* of the current cluster */
-    bool least_request_seen;      /* least_request_lb_config in the current cluster */
-    bool round_robin_seen;        /* round_robin_lb_config in the current cluster */
-    bool cb_priority_seen[2];     /* circuit_breakers thresholds priorities in the current cluster */
+    strset_t cluster_names;                /* filled once clusters are decoded; routes look names up here */
+    rm_cluster_config_t *cluster;          /* the cluster being decoded */
+    uint32_t priority;                     /* of the LocalityLbEndpoints being decoded */
+    uint64_t priorities_seen[3];           /* bit per priority 0..128 in the current load_assignment */
+    bool router_seen;                      /* in the current http_filters */
+    bool load_assignment_seen;             /* in the current cluster */
+    bool transport_version_seen;           /* in the current ApiConfigSource */
+    eds_cluster_tmp_t eds;                 /* of the current cluster */
+    bool least_request_seen;               /* least_request_lb_config in the current cluster */
+    bool round_robin_seen;                 /* round_robin_lb_config in the current cluster */
+    rm_socket_address_config_t hc_address; /* health_check_config.address being decoded */
+    bool hc_kind_seen;                     /* a health checker in the current HealthCheck */
+    bool cb_priority_seen[2];              /* circuit_breakers thresholds priorities in the current cluster */
 } loader_t;
 
 static loader_t *L(rm_yaml_decoder_t *d)
@@ -479,12 +481,49 @@ static const rm_yaml_message_t eds_config_source_message = {"ConfigSource", eds_
 
 /* ---- endpoint.v3 (into rm_cluster_config_t / rm_endpoint_config_t) ---- */
 
+/* Endpoint.HealthCheckConfig: where active health checks go (into rm_endpoint_config_t). */
+static void hc_config_init(rm_yaml_decoder_t *d, void *obj)
+{
+    free(L(d)->hc_address.address);
+    memset(&L(d)->hc_address, 0, sizeof(L(d)->hc_address));
+}
+
+static int decode_hc_address(rm_yaml_decoder_t *d, yaml_node_t *n, void *obj, const rm_yaml_field_t *f)
+{
+    return rm_yaml_decode_message(d, n, &listen_address, &L(d)->hc_address);
+}
+
+static int hc_config_check(rm_yaml_decoder_t *d, void *obj)
+{
+    rm_endpoint_config_t *e = obj;
+    rm_socket_address_config_t *a = &L(d)->hc_address;
+    if (a->address != NULL) {
+        e->hc_address = a->address;
+        a->address = NULL;
+        if (e->hc_port == 0)
+            e->hc_port = a->port;
+        if (e->hc_port == 0)
+            return fail_at(d, "port_value", "a health check address needs a port (here or in address)");
+    }
+    return 0;
+}
+
+static const rm_yaml_field_t hc_config_fields[] = {
+    RM_YAML_FIELD("port_value", rm_yaml_decode_uint32, rm_endpoint_config_t, hc_port, &port_range, 0),
+    {"address", decode_hc_address, 0, NULL, 0},
+    RM_YAML_FIELDS_END,
+};
+static const char hc_config_unsupported[] = "hostname disable_active_health_check";
+static const rm_yaml_message_t hc_config_message = {"Endpoint.HealthCheckConfig", hc_config_fields,
+                                                    hc_config_unsupported, hc_config_init, hc_config_check};
+
 static const rm_yaml_field_t endpoint_fields[] = {
     RM_YAML_FIELD("address", rm_yaml_decode_submessage, rm_endpoint_config_t, address, &endpoint_address,
                   RM_YAML_REQUIRED),
+    {"health_check_config", rm_yaml_decode_submessage, 0, &hc_config_message, 0},
     RM_YAML_FIELDS_END,
 };
-static const char endpoint_unsupported[] = "health_check_config hostname additional_addresses";
+static const char endpoint_unsupported[] = "hostname additional_addresses";
 static const rm_yaml_message_t endpoint_message = {"Endpoint", endpoint_fields, endpoint_unsupported, NULL,
                                                    NULL};
 
@@ -720,6 +759,353 @@ static const char common_lb_unsupported[] =
     "close_connections_on_host_set_change consistent_hashing_lb_config override_host_status";
 static const rm_yaml_message_t common_lb_message = {"CommonLbConfig", common_lb_fields, common_lb_unsupported,
                                                     NULL, NULL};
+
+/* ---- cluster.v3.OutlierDetection ---- */
+
+static const rm_yaml_range_t percent_u32 = {0, 100};
+
+static void outlier_init(rm_yaml_decoder_t *d, void *obj)
+{
+    rm_outlier_detection_config_defaults(obj);
+}
+
+#define OD_U32(name, range)                                                                                  \
+    RM_YAML_FIELD(#name, rm_yaml_decode_uint32, rm_outlier_detection_config_t, name, range, 0)
+#define OD_MS(name, json)                                                                                    \
+    RM_YAML_FIELD(json, rm_yaml_decode_duration_ms, rm_outlier_detection_config_t, name, &positive, 0)
+#define OD_BOOL(name) RM_YAML_FIELD(#name, rm_yaml_decode_bool, rm_outlier_detection_config_t, name, NULL, 0)
+static const rm_yaml_field_t outlier_fields[] = {
+    OD_U32(consecutive_5xx, NULL),
+    OD_MS(interval_ms, "interval"),
+    OD_MS(base_ejection_time_ms, "base_ejection_time"),
+    OD_U32(max_ejection_percent, &percent_u32),
+    OD_U32(enforcing_consecutive_5xx, &percent_u32),
+    OD_U32(enforcing_success_rate, &percent_u32),
+    OD_U32(success_rate_minimum_hosts, NULL),
+    OD_U32(success_rate_request_volume, NULL),
+    OD_U32(success_rate_stdev_factor, NULL),
+    OD_U32(consecutive_gateway_failure, NULL),
+    OD_U32(enforcing_consecutive_gateway_failure, &percent_u32),
+    OD_BOOL(split_external_local_origin_errors),
+    OD_U32(consecutive_local_origin_failure, NULL),
+    OD_U32(enforcing_consecutive_local_origin_failure, &percent_u32),
+    OD_U32(enforcing_local_origin_success_rate, &percent_u32),
+    OD_U32(failure_percentage_threshold, &percent_u32),
+    OD_U32(enforcing_failure_percentage, &percent_u32),
+    OD_U32(enforcing_failure_percentage_local_origin, &percent_u32),
+    OD_U32(failure_percentage_minimum_hosts, NULL),
+    OD_U32(failure_percentage_request_volume, NULL),
+    OD_MS(max_ejection_time_ms, "max_ejection_time"),
+    RM_YAML_FIELD("max_ejection_time_jitter", rm_yaml_decode_duration_ms, rm_outlier_detection_config_t,
+                  max_ejection_time_jitter_ms, NULL, 0),
+    OD_BOOL(successful_active_health_check_uneject_host),
+    OD_BOOL(always_eject_one_host),
+    RM_YAML_FIELDS_END,
+};
+#undef OD_U32
+#undef OD_MS
+#undef OD_BOOL
+static const char outlier_unsupported[] = "monitors detect_degraded_hosts";
+static const rm_yaml_message_t outlier_message = {"OutlierDetection", outlier_fields, outlier_unsupported,
+                                                  outlier_init, NULL};
+
+/* ---- core.v3.HealthCheck ---- */
+
+static int decode_payload_text(rm_yaml_decoder_t *d, yaml_node_t *n, void *obj, const rm_yaml_field_t *f)
+{
+    rm_hc_payload_t *p = obj;
+    char *text = NULL;
+    rm_yaml_field_t tmp = {f->name, NULL, 0, NULL, 0};
+    if (rm_yaml_decode_string(d, n, &text, &tmp) != 0)
+        return -1;
+    const char *err = NULL;
+    free(p->data);
+    p->data = NULL;
+    int rc = rm_config_hex_decode(text, strlen(text), &p->data, &p->len, &err);
+    free(text);
+    if (rc != 0)
+        return rm_yaml_fail(d, "invalid hex payload: %s", err);
+    return 0;
+}
+
+static int payload_check(rm_yaml_decoder_t *d, void *obj)
+{
+    if (((rm_hc_payload_t *)obj)->data == NULL)
+        return rm_yaml_fail(d, "text is required (hex bytes)");
+    return 0;
+}
+
+static const rm_yaml_field_t payload_fields[] = {
+    {"text", decode_payload_text, 0, NULL, 0},
+    RM_YAML_FIELDS_END,
+};
+static const char payload_unsupported[] = "binary";
+static const rm_yaml_message_t payload_message = {"HealthCheck.Payload", payload_fields, payload_unsupported,
+                                                  NULL, payload_check};
+
+static const rm_yaml_seq_t receive_seq = {
+    rm_yaml_decode_submessage,
+    &payload_message,
+    sizeof(rm_hc_payload_t),
+    offsetof(rm_health_check_config_t, num_receive),
+    0,
+    0,
+    NULL,
+    NULL,
+    0,
+};
+
+static int decode_range_bound(rm_yaml_decoder_t *d, yaml_node_t *n, void *obj, const rm_yaml_field_t *f)
+{
+    static const rm_yaml_range_t status_bound = {100, 600};
+    uint32_t v;
+    rm_yaml_field_t tmp = {f->name, NULL, 0, &status_bound, 0};
+    if (rm_yaml_decode_uint32(d, n, &v, &tmp) != 0)
+        return -1;
+    *(int64_t *)((char *)obj + f->offset) = v;
+    return 0;
+}
+
+static int status_range_check(rm_yaml_decoder_t *d, void *obj)
+{
+    rm_hc_status_range_t *r = obj;
+    if (r->end <= r->start)
+        return fail_at(d, "end", "must be greater than start (the range is [start, end))");
+    return 0;
+}
+
+static const rm_yaml_field_t status_range_fields[] = {
+    {"start", decode_range_bound, offsetof(rm_hc_status_range_t, start), NULL, RM_YAML_REQUIRED},
+    {"end", decode_range_bound, offsetof(rm_hc_status_range_t, end), NULL, RM_YAML_REQUIRED},
+    RM_YAML_FIELDS_END,
+};
+static const rm_yaml_message_t status_range_message = {"Int64Range", status_range_fields, NULL, NULL,
+                                                       status_range_check};
+static const rm_yaml_seq_t statuses_seq = {
+    rm_yaml_decode_submessage,
+    &status_range_message,
+    sizeof(rm_hc_status_range_t),
+    offsetof(rm_health_check_config_t, num_expected_statuses),
+    0,
+    0,
+    NULL,
+    NULL,
+    0,
+};
+
+static int hc_header_check(rm_yaml_decoder_t *d, void *obj)
+{
+    rm_hc_header_t *h = obj;
+    for (const char *p = h->key; *p; p++)
+        if (*p <= ' ' || *p == ':' || *p == 127)
+            return fail_at(d, "key", "invalid header name \"%s\"", h->key);
+    for (const char *p = h->value ? h->value : ""; *p; p++)
+        if ((*p < ' ' && *p != '\t') || *p == 127)
+            return fail_at(d, "value", "control characters are not allowed in a header value");
+    if (h->value == NULL)
+        h->value = rm_strdup("");
+    return 0;
+}
+
+static const rm_yaml_field_t hc_header_fields[] = {
+    RM_YAML_FIELD("key", rm_yaml_decode_string, rm_hc_header_t, key, NULL,
+                  RM_YAML_REQUIRED | RM_YAML_NONEMPTY),
+    RM_YAML_FIELD("value", rm_yaml_decode_string, rm_hc_header_t, value, NULL, 0),
+    RM_YAML_FIELDS_END,
+};
+static const char hc_header_unsupported[] = "raw_value";
+static const rm_yaml_message_t hc_header_message = {"HeaderValue", hc_header_fields, hc_header_unsupported,
+                                                    NULL, hc_header_check};
+static const rm_yaml_field_t hc_header_option_fields[] = {
+    {"header", rm_yaml_decode_submessage, 0, &hc_header_message, RM_YAML_REQUIRED},
+    RM_YAML_FIELDS_END,
+};
+static const char hc_header_option_unsupported[] = "append append_action keep_empty_value";
+static const rm_yaml_message_t hc_header_option_message = {"HeaderValueOption", hc_header_option_fields,
+                                                           hc_header_option_unsupported, NULL, NULL};
+static const rm_yaml_seq_t hc_headers_seq = {
+    rm_yaml_decode_submessage,
+    &hc_header_option_message,
+    sizeof(rm_hc_header_t),
+    offsetof(rm_health_check_config_t, num_headers),
+    0,
+    0,
+    NULL,
+    NULL,
+    0,
+};
+
+/* RequestMethod names (CONNECT is not allowed for checks, as in Envoy). */
+static int decode_hc_method(rm_yaml_decoder_t *d, yaml_node_t *n, void *obj, const rm_yaml_field_t *f)
+{
+    static const char *const methods[] = {"GET",    "HEAD",    "POST",  "PUT",
+                                          "DELETE", "OPTIONS", "TRACE", "PATCH"};
+    rm_health_check_config_t *hc = obj;
+    char *m = NULL;
+    rm_yaml_field_t tmp = {f->name, NULL, 0, NULL, 0};
+    if (rm_yaml_decode_string(d, n, &m, &tmp) != 0)
+        return -1;
+    if (strcmp(m, "METHOD_UNSPECIFIED") == 0) {
+        free(m);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
+        if (strcmp(m, methods[i]) == 0) {
+            free(hc->method);
+            hc->method = m;
+            return 0;
+        }
+    }
+    rm_yaml_fail(d, "\"%s\" is not supported (one of GET HEAD POST PUT DELETE OPTIONS TRACE PATCH)", m);
+    free(m);
+    return -1;
+}
+
+static int decode_hc_codec(rm_yaml_decoder_t *d, yaml_node_t *n, void *obj, const rm_yaml_field_t *f)
+{
+    static const rm_yaml_enum_value_t values[] = {
+        {"HTTP1", 0, false},
+        {"HTTP2", 1, false},
+        {"HTTP3", 2, true},
+    };
+    static const rm_yaml_enum_t codec = {values, 3};
+    int v;
+    rm_yaml_field_t tmp = {f->name, NULL, 0, &codec, 0};
+    if (rm_yaml_decode_enum(d, n, &v, &tmp) != 0)
+        return -1;
+    ((rm_health_check_config_t *)obj)->http2 = v == 1;
+    return 0;
+}
+
+static int http_hc_check(rm_yaml_decoder_t *d, void *obj)
+{
+    rm_health_check_config_t *hc = obj;
+    if (hc->path == NULL || hc->path[0] != '/')
+        return fail_at(d, "path", "required, starting with '/'");
+    for (const char *p = hc->path; *p; p++)
+        if (*p <= ' ' || *p == 127)
+            return fail_at(d, "path", "must not contain spaces or control characters");
+    for (const char *p = hc->host ? hc->host : ""; *p; p++)
+        if (*p <= ' ' || *p == 127)
+            return fail_at(d, "host", "must not contain spaces or control characters");
+    return 0;
+}
+
+static const rm_yaml_field_t http_hc_fields[] = {
+    RM_YAML_FIELD("host", rm_yaml_decode_string, rm_health_check_config_t, host, NULL, 0),
+    RM_YAML_FIELD("path", rm_yaml_decode_string, rm_health_check_config_t, path, NULL,
+                  RM_YAML_REQUIRED | RM_YAML_NONEMPTY),
+    RM_YAML_FIELD("receive", rm_yaml_decode_seq, rm_health_check_config_t, receive, &receive_seq, 0),
+    RM_YAML_FIELD("request_headers_to_add", rm_yaml_decode_seq, rm_health_check_config_t, headers,
+                  &hc_headers_seq, 0),
+    RM_YAML_FIELD("expected_statuses", rm_yaml_decode_seq, rm_health_check_config_t, expected_statuses,
+                  &statuses_seq, 0),
+    {"codec_client_type", decode_hc_codec, 0, NULL, 0},
+    {"method", decode_hc_method, 0, NULL, 0},
+    RM_YAML_FIELDS_END,
+};
+static const char http_hc_unsupported[] = "send response_buffer_size request_headers_to_remove "
+                                          "retriable_statuses service_name_matcher";
+static const rm_yaml_message_t http_hc_message = {"HealthCheck.HttpHealthCheck", http_hc_fields,
+                                                  http_hc_unsupported, NULL, http_hc_check};
+
+static const rm_yaml_field_t tcp_hc_fields[] = {
+    RM_YAML_FIELD("send", rm_yaml_decode_submessage, rm_health_check_config_t, send, &payload_message, 0),
+    RM_YAML_FIELD("receive", rm_yaml_decode_seq, rm_health_check_config_t, receive, &receive_seq, 0),
+    RM_YAML_FIELDS_END,
+};
+static const char tcp_hc_unsupported[] = "proxy_protocol_config";
+static const rm_yaml_message_t tcp_hc_message = {"HealthCheck.TcpHealthCheck", tcp_hc_fields,
+                                                 tcp_hc_unsupported, NULL, NULL};
+
+static int decode_checker(rm_yaml_decoder_t *d, yaml_node_t *n, void *obj, rm_health_check_kind_t kind)
+{
+    if (L(d)->hc_kind_seen)
+        return rm_yaml_fail(d, "only one of http_health_check, tcp_health_check may be set");
+    L(d)->hc_kind_seen = true;
+    rm_health_check_config_t *hc = obj;
+    hc->kind = kind;
+    return rm_yaml_decode_message(d, n, kind == RM_HEALTH_CHECK_HTTP ? &http_hc_message : &tcp_hc_message,
+                                  obj);
+}
+
+static int decode_http_hc(rm_yaml_decoder_t *d, yaml_node_t *n, void *obj, const rm_yaml_field_t *f)
+{
+    return decode_checker(d, n, obj, RM_HEALTH_CHECK_HTTP);
+}
+
+static int decode_tcp_hc(rm_yaml_decoder_t *d, yaml_node_t *n, void *obj, const rm_yaml_field_t *f)
+{
+    return decode_checker(d, n, obj, RM_HEALTH_CHECK_TCP);
+}
+
+static void health_check_init(rm_yaml_decoder_t *d, void *obj)
+{
+    rm_health_check_config_t *hc = obj;
+    L(d)->hc_kind_seen = false;
+    hc->reuse_connection = true;
+    hc->no_traffic_interval_ms = 60000;
+}
+
+static int health_check_check(rm_yaml_decoder_t *d, void *obj)
+{
+    rm_health_check_config_t *hc = obj;
+    if (!L(d)->hc_kind_seen)
+        return rm_yaml_fail(d, "one of http_health_check, tcp_health_check is required (grpc_health_check "
+                               "and custom_health_check are not supported)");
+    if (hc->timeout_ms == 0)
+        return fail_at(d, "timeout", "required (> 0)");
+    if (hc->interval_ms == 0)
+        return fail_at(d, "interval", "required (> 0)");
+    if (hc->unhealthy_threshold == 0)
+        return fail_at(d, "unhealthy_threshold", "required (>= 1)");
+    if (hc->healthy_threshold == 0)
+        return fail_at(d, "healthy_threshold", "required (>= 1)");
+    return 0;
+}
+
+static const rm_yaml_field_t health_check_fields[] = {
+    RM_YAML_FIELD("timeout", rm_yaml_decode_duration_ms, rm_health_check_config_t, timeout_ms, &positive, 0),
+    RM_YAML_FIELD("interval", rm_yaml_decode_duration_ms, rm_health_check_config_t, interval_ms, &positive,
+                  0),
+    RM_YAML_FIELD("initial_jitter", rm_yaml_decode_duration_ms, rm_health_check_config_t, initial_jitter_ms,
+                  NULL, 0),
+    RM_YAML_FIELD("interval_jitter", rm_yaml_decode_duration_ms, rm_health_check_config_t, interval_jitter_ms,
+                  NULL, 0),
+    RM_YAML_FIELD("interval_jitter_percent", rm_yaml_decode_uint32, rm_health_check_config_t,
+                  interval_jitter_percent, NULL, 0),
+    RM_YAML_FIELD("unhealthy_threshold", rm_yaml_decode_uint32, rm_health_check_config_t, unhealthy_threshold,
+                  &at_least_one, 0),
+    RM_YAML_FIELD("healthy_threshold", rm_yaml_decode_uint32, rm_health_check_config_t, healthy_threshold,
+                  &at_least_one, 0),
+    RM_YAML_FIELD("unhealthy_interval", rm_yaml_decode_duration_ms, rm_health_check_config_t,
+                  unhealthy_interval_ms, &positive, 0),
+    RM_YAML_FIELD("no_traffic_interval", rm_yaml_decode_duration_ms, rm_health_check_config_t,
+                  no_traffic_interval_ms, &positive, 0),
+    RM_YAML_FIELD("reuse_connection", rm_yaml_decode_bool, rm_health_check_config_t, reuse_connection, NULL,
+                  0),
+    {"http_health_check", decode_http_hc, 0, NULL, 0},
+    {"tcp_health_check", decode_tcp_hc, 0, NULL, 0},
+    RM_YAML_FIELDS_END,
+};
+static const char health_check_unsupported[] =
+    "grpc_health_check custom_health_check alt_port unhealthy_edge_interval healthy_edge_interval "
+    "no_traffic_healthy_interval event_log_path event_logger event_service "
+    "always_log_health_check_failures always_log_health_check_success tls_options "
+    "transport_socket_match_criteria";
+static const rm_yaml_message_t health_check_message = {
+    "HealthCheck", health_check_fields, health_check_unsupported, health_check_init, health_check_check};
+static const rm_yaml_seq_t health_checks_seq = {
+    rm_yaml_decode_submessage,
+    &health_check_message,
+    sizeof(rm_health_check_config_t),
+    offsetof(rm_cluster_config_t, num_health_checks),
+    0,
+    1,
+    NULL,
+    "Remora runs one active health check per cluster",
+    0,
+};
 
 /* ---- cluster.v3.CircuitBreakers ---- */
 
@@ -1251,6 +1637,10 @@ static const rm_yaml_field_t cluster_fields[] = {
     {"common_lb_config", rm_yaml_decode_submessage, 0, &common_lb_message, 0},
     {"least_request_lb_config", decode_least_request, 0, NULL, 0},
     {"round_robin_lb_config", decode_round_robin, 0, NULL, 0},
+    RM_YAML_FIELD("outlier_detection", rm_yaml_decode_submessage, rm_cluster_config_t, outlier_detection,
+                  &outlier_message, 0),
+    RM_YAML_FIELD("health_checks", rm_yaml_decode_seq, rm_cluster_config_t, health_checks, &health_checks_seq,
+                  0),
     {"circuit_breakers", decode_circuit_breakers, 0, NULL, 0},
     {"typed_extension_protocol_options", decode_typed_extension_options, 0, NULL, 0},
     RM_YAML_FIELD("transport_socket", rm_yaml_decode_submessage, rm_cluster_config_t, tls,
@@ -1258,12 +1648,12 @@ static const rm_yaml_field_t cluster_fields[] = {
     RM_YAML_FIELDS_END,
 };
 static const char cluster_unsupported[] =
-    "transport_socket_matches alt_stat_name cluster_type health_checks "
+    "transport_socket_matches alt_stat_name cluster_type "
     "max_requests_per_connection upstream_http_protocol_options "
     "common_http_protocol_options http_protocol_options http2_protocol_options "
     "dns_failure_refresh_rate respect_dns_ttl dns_resolvers "
     "use_tcp_for_dns_lookups dns_resolution_config typed_dns_resolver_config wait_for_warm_on_init "
-    "outlier_detection cleanup_interval upstream_bind_config lb_subset_config ring_hash_lb_config "
+    "cleanup_interval upstream_bind_config lb_subset_config ring_hash_lb_config "
     "maglev_lb_config original_dst_lb_config metadata protocol_selection "
     "upstream_connection_options "
     "close_connections_on_host_health_failure ignore_health_on_host_removal filters "
@@ -2196,6 +2586,7 @@ int rm_bootstrap_load_string(const char *yaml, size_t len, rm_bootstrap_config_t
     int rc = rm_yaml_decode_message(&d, rm_yaml_root(&d), &bootstrap_message, loader.b);
     strset_free(&loader.cluster_names);
     eds_tmp_reset(&loader);
+    free(loader.hc_address.address);
     rm_yaml_decoder_fini(&d);
     if (rc != 0) {
         rm_bootstrap_config_free(loader.b);

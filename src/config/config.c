@@ -88,11 +88,60 @@ void rm_cluster_config_free(rm_cluster_config_t *c)
         return;
     rm_tls_config_free(&c->tls);
     free(c->name);
-    for (size_t i = 0; i < c->num_endpoints; i++)
+    for (size_t i = 0; i < c->num_endpoints; i++) {
         socket_address_free(&c->endpoints[i].address);
+        free(c->endpoints[i].hc_address);
+    }
     free(c->endpoints);
     free(c->eds_service_name);
+    for (size_t i = 0; i < c->num_health_checks; i++)
+        rm_health_check_config_free(&c->health_checks[i]);
+    free(c->health_checks);
     memset(c, 0, sizeof(*c));
+}
+
+void rm_health_check_config_free(rm_health_check_config_t *hc)
+{
+    if (hc == NULL)
+        return;
+    free(hc->host);
+    free(hc->path);
+    free(hc->method);
+    for (size_t i = 0; i < hc->num_headers; i++) {
+        free(hc->headers[i].key);
+        free(hc->headers[i].value);
+    }
+    free(hc->headers);
+    free(hc->expected_statuses);
+    free(hc->send.data);
+    for (size_t i = 0; i < hc->num_receive; i++)
+        free(hc->receive[i].data);
+    free(hc->receive);
+    memset(hc, 0, sizeof(*hc));
+}
+
+void rm_outlier_detection_config_defaults(rm_outlier_detection_config_t *od)
+{
+    memset(od, 0, sizeof(*od));
+    od->enabled = true;
+    od->consecutive_5xx = 5;
+    od->consecutive_gateway_failure = 5;
+    od->consecutive_local_origin_failure = 5;
+    od->interval_ms = 10000;
+    od->base_ejection_time_ms = 30000;
+    od->max_ejection_time_ms = 300000;
+    od->max_ejection_percent = 10;
+    od->enforcing_consecutive_5xx = 100;
+    od->enforcing_consecutive_local_origin_failure = 100;
+    od->enforcing_success_rate = 100;
+    od->enforcing_local_origin_success_rate = 100;
+    od->success_rate_minimum_hosts = 5;
+    od->success_rate_request_volume = 100;
+    od->success_rate_stdev_factor = 1900;
+    od->failure_percentage_threshold = 85;
+    od->failure_percentage_minimum_hosts = 5;
+    od->failure_percentage_request_volume = 50;
+    od->successful_active_health_check_uneject_host = true;
 }
 
 void rm_cluster_load_assignment_free(rm_cluster_load_assignment_t *cla)
@@ -100,8 +149,10 @@ void rm_cluster_load_assignment_free(rm_cluster_load_assignment_t *cla)
     if (cla == NULL)
         return;
     free(cla->cluster_name);
-    for (size_t i = 0; i < cla->num_endpoints; i++)
+    for (size_t i = 0; i < cla->num_endpoints; i++) {
         socket_address_free(&cla->endpoints[i].address);
+        free(cla->endpoints[i].hc_address);
+    }
     free(cla->endpoints);
     memset(cla, 0, sizeof(*cla));
 }
@@ -201,4 +252,41 @@ void rm_bootstrap_config_free(rm_bootstrap_config_t *b)
         rm_cluster_config_free(&b->clusters[i]);
     free(b->clusters);
     free(b);
+}
+
+static int hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+int rm_config_hex_decode(const char *hex, size_t len, unsigned char **out, size_t *out_len, const char **err)
+{
+    if (len == 0) {
+        *err = "empty payload";
+        return -1;
+    }
+    if (len % 2 != 0) {
+        *err = "odd number of hex digits";
+        return -1;
+    }
+    unsigned char *buf = rm_malloc(len / 2 + 1);
+    for (size_t i = 0; i < len; i += 2) {
+        int hi = hex_digit(hex[i]), lo = hex_digit(hex[i + 1]);
+        if (hi < 0 || lo < 0) {
+            free(buf);
+            *err = "not a hex digit";
+            return -1;
+        }
+        buf[i / 2] = (unsigned char)(hi << 4 | lo);
+    }
+    buf[len / 2] = 0;
+    *out = buf;
+    *out_len = len / 2;
+    return 0;
 }

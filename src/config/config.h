@@ -33,8 +33,101 @@ typedef struct {
     uint32_t weight;   /* load_balancing_weight, default 1 */
     uint32_t priority; /* from the enclosing LocalityLbEndpoints */
     rm_health_status_t health_status;
+    /* endpoint.health_check_config: where active checks go instead of the endpoint address.
+     * hc_port 0 = the endpoint's port; hc_address NULL = the endpoint's address (IP literal). */
+    uint32_t hc_port;
+    char *hc_address;
 } rm_endpoint_config_t;
 
+/* Cluster.outlier_detection (Envoy's fields; defaults filled in by the loaders). Durations in ms,
+ * percentages 0..100. */
+typedef struct {
+    bool enabled;                                        /* the field was present */
+    uint32_t consecutive_5xx;                            /* 5 */
+    uint32_t consecutive_gateway_failure;                /* 5 */
+    uint32_t consecutive_local_origin_failure;           /* 5 */
+    uint64_t interval_ms;                                /* 10000 */
+    uint64_t base_ejection_time_ms;                      /* 30000 */
+    uint64_t max_ejection_time_ms;                       /* 300000 */
+    uint64_t max_ejection_time_jitter_ms;                /* 0 */
+    uint32_t max_ejection_percent;                       /* 10 */
+    uint32_t enforcing_consecutive_5xx;                  /* 100 */
+    uint32_t enforcing_consecutive_gateway_failure;      /* 0 */
+    uint32_t enforcing_consecutive_local_origin_failure; /* 100 */
+    uint32_t enforcing_success_rate;                     /* 100 */
+    uint32_t enforcing_local_origin_success_rate;        /* 100 */
+    uint32_t success_rate_minimum_hosts;                 /* 5 */
+    uint32_t success_rate_request_volume;                /* 100 */
+    uint32_t success_rate_stdev_factor;                  /* 1900 (= 1.9) */
+    uint32_t failure_percentage_threshold;               /* 85 */
+    uint32_t enforcing_failure_percentage;               /* 0 */
+    uint32_t enforcing_failure_percentage_local_origin;  /* 0 */
+    uint32_t failure_percentage_minimum_hosts;           /* 5 */
+    uint32_t failure_percentage_request_volume;          /* 50 */
+    bool split_external_local_origin_errors;             /* false */
+    bool successful_active_health_check_uneject_host;    /* true */
+    bool always_eject_one_host;                          /* false */
+} rm_outlier_detection_config_t;
+
+/* Fills Envoy's defaults and sets enabled. */
+void rm_outlier_detection_config_defaults(rm_outlier_detection_config_t *od);
+
+typedef enum {
+    RM_HEALTH_CHECK_HTTP = 0,
+    RM_HEALTH_CHECK_TCP = 1,
+} rm_health_check_kind_t;
+
+/* A request header added to HTTP checks (request_headers_to_add). */
+typedef struct {
+    char *key;
+    char *value;
+} rm_hc_header_t;
+
+/* Bytes to send or expect in a check. */
+typedef struct {
+    unsigned char *data; /* NULL: none */
+    size_t len;
+} rm_hc_payload_t;
+
+/* Half-open status range [start, end). */
+typedef struct {
+    int64_t start, end;
+} rm_hc_status_range_t;
+
+/* Cluster.health_checks[i]. Payloads are raw bytes (text payloads are hex in config and decoded by
+ * the loaders). */
+typedef struct {
+    rm_health_check_kind_t kind;
+    uint64_t timeout_ms;              /* required */
+    uint64_t interval_ms;             /* required */
+    uint64_t initial_jitter_ms;       /* 0 */
+    uint64_t interval_jitter_ms;      /* 0 */
+    uint32_t interval_jitter_percent; /* 0 */
+    uint32_t unhealthy_threshold;     /* required */
+    uint32_t healthy_threshold;       /* required */
+    uint64_t unhealthy_interval_ms;   /* 0 = interval */
+    uint64_t no_traffic_interval_ms;  /* 60000 */
+    bool reuse_connection;            /* true */
+    /* HTTP */
+    char *host;   /* NULL = the cluster name */
+    char *path;   /* required for HTTP */
+    char *method; /* NULL = GET */
+    bool http2;   /* codec_client_type HTTP2: prior-knowledge h2c */
+    rm_hc_header_t *headers;
+    size_t num_headers;
+    rm_hc_status_range_t *expected_statuses; /* none = [200, 201) */
+    size_t num_expected_statuses;
+    /* TCP send; HTTP and TCP receive (all receive blocks must appear, in order). */
+    rm_hc_payload_t send;
+    rm_hc_payload_t *receive;
+    size_t num_receive;
+} rm_health_check_config_t;
+
+void rm_health_check_config_free(rm_health_check_config_t *hc); /* frees members */
+/* Decodes a health-check payload written as hex text (Envoy's Payload.text): an even number of hex
+ * digits, case-insensitive, nothing else. Returns 0 with a new buffer in *out (NUL-terminated for
+ * convenience, *out_len excludes it), or -1 with *err set to a static reason. */
+int rm_config_hex_decode(const char *hex, size_t len, unsigned char **out, size_t *out_len, const char **err);
 /* A DataSource as Envoy writes it: exactly one of a file name or an inline string. */
 typedef struct {
     char *filename;
@@ -153,6 +246,9 @@ typedef struct {
     uint64_t slow_start_window_ms;
     double slow_start_aggression;         /* 0 means the default 1.0 */
     double slow_start_min_weight_percent; /* 0 means the default 10 */
+    rm_outlier_detection_config_t outlier_detection;
+    rm_health_check_config_t *health_checks;
+    size_t num_health_checks;
     /* circuit_breakers.thresholds, indexed by rm_routing_priority_t. When circuit_breakers_set is
      * false (the field was absent, or a hand-built config) Envoy's defaults apply to both. */
     bool circuit_breakers_set;

@@ -52,6 +52,34 @@ typedef _Atomic int64_t rm_gauge_t;
     X(membership_total, G)                                                                                   \
     X(membership_healthy, G)
 
+/* Outlier detection, shown as cluster.<name>.outlier_detection.<stat> (Envoy's names). */
+#define RM_CLUSTER_OD_STATS(X)                                                                               \
+    X(ejections_active, G)                                                                                   \
+    X(ejections_enforced_total, C)                                                                           \
+    X(ejections_overflow, C)                                                                                 \
+    X(ejections_enforced_consecutive_5xx, C)                                                                 \
+    X(ejections_detected_consecutive_5xx, C)                                                                 \
+    X(ejections_enforced_consecutive_gateway_failure, C)                                                     \
+    X(ejections_detected_consecutive_gateway_failure, C)                                                     \
+    X(ejections_enforced_consecutive_local_origin_failure, C)                                                \
+    X(ejections_detected_consecutive_local_origin_failure, C)                                                \
+    X(ejections_enforced_success_rate, C)                                                                    \
+    X(ejections_detected_success_rate, C)                                                                    \
+    X(ejections_enforced_local_origin_success_rate, C)                                                       \
+    X(ejections_detected_local_origin_success_rate, C)                                                       \
+    X(ejections_enforced_failure_percentage, C)                                                              \
+    X(ejections_detected_failure_percentage, C)                                                              \
+    X(ejections_enforced_failure_percentage_local_origin, C)                                                 \
+    X(ejections_detected_failure_percentage_local_origin, C)
+
+/* Active health checking, shown as cluster.<name>.health_check.<stat> (Envoy's names). */
+#define RM_CLUSTER_HC_STATS(X)                                                                               \
+    X(attempt, C)                                                                                            \
+    X(success, C)                                                                                            \
+    X(failure, C)                                                                                            \
+    X(network_failure, C)                                                                                    \
+    X(healthy, G)                                                                                            \
+    X(degraded, G)
 /* Cluster stats whose names contain dots: X(field, kind, name after "cluster.<name>."). The
  * circuit_breakers gauges are 1 while the breaker is open (at its limit), as in Envoy; fail_fast.* is
  * Remora's cluster fail-fast breaker (state: 0 closed, 1 open, 2 half-open). */
@@ -105,7 +133,17 @@ typedef _Atomic int64_t rm_gauge_t;
 #define RM_STAT_FIELD_DOTTED(field, kind, name) RM_STAT_FIELD_##kind(field)
 
 typedef struct {
+    RM_CLUSTER_OD_STATS(RM_STAT_FIELD)
+} rm_cluster_od_stats_t;
+
+typedef struct {
+    RM_CLUSTER_HC_STATS(RM_STAT_FIELD)
+} rm_cluster_hc_stats_t;
+
+typedef struct {
     RM_CLUSTER_STATS(RM_STAT_FIELD)
+    rm_cluster_od_stats_t od;
+    rm_cluster_hc_stats_t hc;
     RM_CLUSTER_DOTTED_STATS(RM_STAT_FIELD_DOTTED)
 } rm_cluster_stats_t;
 

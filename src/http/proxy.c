@@ -12,6 +12,7 @@
 #include "http/retry.h"
 #include "upstream/fail_fast.h"
 #include "upstream/h1_pool.h"
+#include "upstream/outlier.h"
 #include "upstream/tl_cluster_manager.h"
 
 /* Envoy's response flags, as they appear in access logs. */
@@ -469,6 +470,7 @@ static void up_on_ready(void *ctx, rm_upstream_conn_t *conn)
     ps->conn = conn;
     ps->conn_ready = true;
     ps->upstream_start_ms = rm_clock_now_ms(ps->worker->clock);
+    rm_outlier_put_local(ps->cluster, ps->host, RM_OUTLIER_LOCAL_CONNECT_SUCCESS);
     if (ps->route->include_request_attempt_count) {
         char n[16];
         int len = snprintf(n, sizeof(n), "%u", ps->attempts);
@@ -499,6 +501,9 @@ static void up_on_pool_failure(void *ctx, rm_upstream_reset_t reason)
     end_pending(ps);
     ps->wait_pool = NULL;
     ps->conn = NULL;
+    rm_outlier_put_local(ps->cluster, ps->host,
+                         reason == RM_UPSTREAM_RESET_CONNECT_TIMEOUT ? RM_OUTLIER_LOCAL_TIMEOUT
+                                                                     : RM_OUTLIER_LOCAL_CONNECT_FAILED);
     ff_report(ps, true);
     attempt_end(ps, 0);
     if (maybe_retry(ps, RM_RETRY_CAUSE_CONNECT_FAILURE, 0))
@@ -514,6 +519,7 @@ static void up_on_response_headers(void *ctx, rm_response_head_t *head, bool end
     int64_t svc = (int64_t)(now - ps->upstream_start_ms);
     rm_cluster_t *c = ps->cluster;
     RM_STAT_STATUS_CLASS(&c->shared->stats, upstream_rq_, head->status);
+    rm_outlier_put_http_status(c, ps->host, head->status);
     bool slow = c->fail_fast.slow_call_ms > 0 && (uint64_t)svc > c->fail_fast.slow_call_ms;
     ff_report(ps, slow || (head->status >= 500 && !c->fail_fast.ignore_5xx));
     if (ps->rp != NULL && rm_retry_retriable(ps->rp, RM_RETRY_CAUSE_STATUS, head->status)) {
@@ -573,6 +579,7 @@ static void up_on_reset(void *ctx, rm_upstream_reset_t reason)
     rm_proxy_stream_t *ps = ctx;
     ps->conn = NULL;
     RM_STAT_INC(ps->cluster->shared->stats.upstream_rq_rx_reset);
+    rm_outlier_put_local(ps->cluster, ps->host, RM_OUTLIER_LOCAL_CONNECT_FAILED);
     uint32_t flag =
         reason == RM_UPSTREAM_RESET_PROTOCOL_ERROR ? RF_UPSTREAM_PROTOCOL_ERROR : RF_UPSTREAM_REMOTE_RESET;
     if (!ps->resp_headers_sent) {
@@ -619,6 +626,7 @@ static void route_timeout_cb(evutil_socket_t fd, short what, void *arg)
         RM_STAT_INC(ps->cluster->shared->stats.upstream_rq_timeout);
         if (ps->host)
             RM_STAT_INC(ps->host->stats.rq_timeout);
+        rm_outlier_put_local(ps->cluster, ps->host, RM_OUTLIER_LOCAL_TIMEOUT);
     }
     RM_STAT_INC(ps->listener->stats.downstream_rq_timeout);
     detach_upstream(ps, true);
@@ -650,6 +658,7 @@ static void per_try_timeout_cb(evutil_socket_t fd, short what, void *arg)
     RM_STAT_INC(ps->cluster->shared->stats.upstream_rq_per_try_timeout);
     if (ps->host)
         RM_STAT_INC(ps->host->stats.rq_timeout);
+    rm_outlier_put_local(ps->cluster, ps->host, RM_OUTLIER_LOCAL_TIMEOUT);
     detach_upstream(ps, true);
     end_pending(ps);
     ff_report(ps, true);

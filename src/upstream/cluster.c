@@ -10,6 +10,7 @@ rm_cluster_shared_t *rm_cluster_shared_create(const char *name)
     rm_cluster_shared_t *s = RM_NEW(rm_cluster_shared_t);
     atomic_init(&s->refcnt, 1);
     s->name = rm_strdup(name);
+    pthread_mutex_init(&s->wake_lock, NULL);
     return s;
 }
 
@@ -22,6 +23,7 @@ rm_cluster_shared_t *rm_cluster_shared_ref(rm_cluster_shared_t *s)
 void rm_cluster_shared_unref(rm_cluster_shared_t *s)
 {
     if (s != NULL && atomic_fetch_sub_explicit(&s->refcnt, 1, memory_order_acq_rel) == 1) {
+        pthread_mutex_destroy(&s->wake_lock);
         free(s->name);
         free(s);
     }
@@ -45,6 +47,7 @@ rm_cluster_t *rm_cluster_create(const rm_cluster_config_t *cfg, rm_cluster_share
     c->slow_start_aggression = cfg->slow_start_aggression > 0 ? cfg->slow_start_aggression : 1.0;
     c->slow_start_min_weight_percent =
         cfg->slow_start_min_weight_percent > 0 ? cfg->slow_start_min_weight_percent : 10.0;
+    c->outlier = cfg->outlier_detection;
     if (cfg->circuit_breakers_set) {
         c->cb = cfg->circuit_breakers[RM_ROUTING_PRIORITY_DEFAULT];
         c->cb_high = cfg->circuit_breakers[RM_ROUTING_PRIORITY_HIGH];

@@ -5,6 +5,7 @@
 #ifndef RM_UPSTREAM_CLUSTER_H
 #define RM_UPSTREAM_CLUSTER_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -23,6 +24,10 @@ typedef struct {
     rm_tls_stats_t ssl_stats; /* cluster.<name>.ssl.*, shown when the cluster uses TLS */
     /* Bumped whenever a host's health flags change; workers rebuild healthy lists lazily. */
     _Atomic uint64_t health_epoch;
+    /* Set by the main thread while an outlier detector runs for the cluster: workers make it active
+     * (under the lock, which only threshold crossings take) so ejections are decided promptly. */
+    pthread_mutex_t wake_lock;
+    struct event *outlier_wake;
     /* Circuit breakers, cluster-wide across workers. The limits are those of the newest cluster
      * version (stored by rm_cluster_create); the counts are what the breakers compare with:
      * connections opened and not yet closed (connecting ones included), and retries scheduled and
@@ -51,7 +56,8 @@ typedef struct rm_cluster {
     uint64_t slow_start_window_ms;  /* 0: no slow start */
     double slow_start_aggression;
     double slow_start_min_weight_percent;
-    rm_circuit_breaker_thresholds_t cb; /* the DEFAULT routing priority's thresholds */
+    rm_outlier_detection_config_t outlier; /* enabled false: no passive health checking */
+    rm_circuit_breaker_thresholds_t cb;    /* the DEFAULT routing priority's thresholds */
     rm_circuit_breaker_thresholds_t cb_high;
     rm_fail_fast_config_t fail_fast;
     rm_priority_level_t *levels; /* index = priority */

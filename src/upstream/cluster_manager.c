@@ -12,6 +12,8 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/net.h"
+#include "upstream/health_check.h"
+#include "upstream/outlier.h"
 
 typedef struct cm_entry cm_entry_t;
 
@@ -31,6 +33,10 @@ struct cm_entry {
     bool is_static;           /* from the bootstrap: configs are borrowed, CDS cannot touch it */
     rm_cluster_t *active;     /* what the snapshot serves; NULL until first warm */
     rm_cluster_shared_t *shared;
+    /* Health state machines of the active cluster (NULL when not configured); they keep per-host
+     * state in the hosts themselves, so it survives updates that keep a host. */
+    rm_outlier_detector_t *od;
+    rm_health_checker_t *hc;
     /* Warming: a pending config waiting for its assignment before it replaces `cfg`. */
     rm_cluster_config_t *pending;
     struct event *warm_timer;
@@ -149,8 +155,44 @@ static void host_list_push(host_list_t *l, rm_host_t *h)
 
 /* Reuses the previous host with this address (updating weight, priority and EDS health in place) or
  * makes a new one. Returns a new reference. */
+/* Active health checks go to health_check_config's address/port when given. */
+static void set_hc_addr(rm_host_t *h, const rm_endpoint_config_t *ep)
+{
+    h->hc_addr_len = 0;
+    if (ep->hc_port == 0 && ep->hc_address == NULL)
+        return;
+    struct sockaddr_storage ss = h->addr;
+    uint32_t port = ep->hc_port ? ep->hc_port
+                                : (ss.ss_family == AF_INET ? ntohs(((struct sockaddr_in *)&ss)->sin_port)
+                                                           : ntohs(((struct sockaddr_in6 *)&ss)->sin6_port));
+    socklen_t len = 0;
+    if (ep->hc_address != NULL) {
+        if (rm_sockaddr_from_ip(ep->hc_address, port, &ss, &len) != 0)
+            return; /* validated by the loaders */
+    } else if (ss.ss_family == AF_INET) {
+        ((struct sockaddr_in *)&ss)->sin_port = htons((uint16_t)port);
+        len = sizeof(struct sockaddr_in);
+    } else {
+        ((struct sockaddr_in6 *)&ss)->sin6_port = htons((uint16_t)port);
+        len = sizeof(struct sockaddr_in6);
+    }
+    h->hc_addr = ss;
+    h->hc_addr_len = len;
+}
+
+static rm_host_t *obtain_host_inner(host_index_t *ix, const struct sockaddr_storage *ss,
+                                    const rm_endpoint_config_t *ep, bool *changed);
+
 static rm_host_t *obtain_host(host_index_t *ix, const struct sockaddr_storage *ss,
                               const rm_endpoint_config_t *ep, bool *changed)
+{
+    rm_host_t *h = obtain_host_inner(ix, ss, ep, changed);
+    set_hc_addr(h, ep);
+    return h;
+}
+
+static rm_host_t *obtain_host_inner(host_index_t *ix, const struct sockaddr_storage *ss,
+                                    const rm_endpoint_config_t *ep, bool *changed)
 {
     uint32_t weight = ep->weight ? ep->weight : 1;
     uint32_t eds_flags = rm_host_flags_from_eds(ep->health_status);
@@ -286,11 +328,46 @@ static void publish(rm_cluster_manager_t *cm)
                  (unsigned long long)snap->version, n, warming);
 }
 
+/* Starts, reconfigures or stops the entry's outlier detector and health checker for its active
+ * cluster, and hands them the current hosts. */
+static void sync_health(cm_entry_t *e)
+{
+    const rm_cluster_config_t *cfg = e->active != NULL ? e->cfg : NULL;
+    rm_cluster_t *c = e->active;
+    if (cfg != NULL && cfg->outlier_detection.enabled) {
+        if (e->od == NULL)
+            e->od = rm_outlier_detector_create(e->cm->base, rm_clock_system(), e->shared,
+                                               &cfg->outlier_detection);
+        else
+            rm_outlier_detector_set_config(e->od, &cfg->outlier_detection);
+        rm_outlier_detector_set_hosts(e->od, c->hosts, c->num_hosts);
+    } else if (e->od != NULL) {
+        rm_outlier_detector_destroy(e->od);
+        e->od = NULL;
+    }
+    if (cfg != NULL && cfg->num_health_checks > 0) {
+        if (e->hc != NULL &&
+            !rm_health_check_config_equal(rm_health_checker_config(e->hc), &cfg->health_checks[0])) {
+            rm_health_checker_destroy(e->hc);
+            e->hc = NULL;
+        }
+        if (e->hc == NULL)
+            e->hc =
+                rm_health_checker_create(e->cm->base, rm_clock_system(), e->shared, &cfg->health_checks[0]);
+        rm_health_checker_set_outlier(e->hc, e->od);
+        rm_health_checker_set_hosts(e->hc, c->hosts, c->num_hosts);
+    } else if (e->hc != NULL) {
+        rm_health_checker_destroy(e->hc);
+        e->hc = NULL;
+    }
+}
+
 static void set_active(cm_entry_t *e, rm_cluster_t *c)
 {
     if (e->active)
         rm_cluster_unref(e->active);
     e->active = c;
+    sync_health(e);
 }
 
 static void check_warm(rm_cluster_manager_t *cm)
@@ -542,12 +619,18 @@ static bool config_equal(const rm_cluster_config_t *a, const rm_cluster_config_t
         a->overprovisioning_factor != b->overprovisioning_factor ||
         a->per_connection_buffer_limit_bytes != b->per_connection_buffer_limit_bytes ||
         a->dns_lookup_family != b->dns_lookup_family || !str_eq(a->eds_service_name, b->eds_service_name) ||
-        a->num_endpoints != b->num_endpoints || !rm_tls_config_equal(&a->tls, &b->tls))
+        a->num_endpoints != b->num_endpoints || !rm_tls_config_equal(&a->tls, &b->tls) ||
+        memcmp(&a->outlier_detection, &b->outlier_detection, sizeof(a->outlier_detection)) != 0 ||
+        a->num_health_checks != b->num_health_checks)
         return false;
+    for (size_t i = 0; i < a->num_health_checks; i++)
+        if (!rm_health_check_config_equal(&a->health_checks[i], &b->health_checks[i]))
+            return false;
     for (size_t i = 0; i < a->num_endpoints; i++) {
         const rm_endpoint_config_t *x = &a->endpoints[i], *y = &b->endpoints[i];
         if (!str_eq(x->address.address, y->address.address) || x->address.port != y->address.port ||
-            x->weight != y->weight || x->priority != y->priority || x->health_status != y->health_status)
+            x->weight != y->weight || x->priority != y->priority || x->health_status != y->health_status ||
+            x->hc_port != y->hc_port || !str_eq(x->hc_address, y->hc_address))
             return false;
     }
     return true;

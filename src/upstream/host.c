@@ -16,6 +16,8 @@ static rm_host_t *host_new(uint32_t weight, uint32_t priority)
     atomic_init(&h->weight, weight ? weight : 1);
     atomic_init(&h->priority, priority);
     atomic_init(&h->health_flags, 0);
+    h->outlier.sr_ext = -1;
+    h->outlier.sr_local = -1;
     return h;
 }
 

@@ -32,6 +32,25 @@ enum {
     (RM_HOST_FAILED_ACTIVE_HC | RM_HOST_FAILED_OUTLIER_CHECK | RM_HOST_FAILED_EDS_HEALTH |                   \
      RM_HOST_EDS_STATUS_DRAINING)
 
+/* Outlier-detection state of a host. Workers update the counters with atomics on the request path;
+ * the rest belongs to the main thread (upstream/outlier.c), which alone ejects and returns hosts. It
+ * lives in the host so it survives cluster updates that keep the host. */
+typedef struct {
+    _Atomic uint32_t consecutive_5xx;
+    _Atomic uint32_t consecutive_gateway;
+    _Atomic uint32_t consecutive_local;
+    _Atomic uint32_t pending; /* detectors whose threshold a worker saw crossed (bit per type) */
+    /* Requests of the current interval (external and local origin). */
+    _Atomic uint64_t ext_total, ext_success, local_total, local_success;
+    /* Main thread only. */
+    uint32_t num_ejections; /* since the host joined */
+    uint32_t backoff;       /* ejection time multiplier */
+    uint64_t ejected_at_ms;
+    uint64_t eject_for_ms;      /* length of the current ejection, jitter included */
+    uint64_t last_unejected_ms; /* 0: never returned */
+    double sr_ext, sr_local;    /* last success rates computed, -1 when not enough volume */
+} rm_host_outlier_t;
+
 typedef struct rm_host {
     _Atomic int refcnt;
     char *address_str; /* "ip:port", as shown in /clusters and access logs */
@@ -46,6 +65,10 @@ typedef struct rm_host {
      * 0 for hosts present from the start. */
     uint64_t added_ms;
     rm_host_stats_t stats;
+    rm_host_outlier_t outlier;
+    /* Where active health checks connect (health_check_config override); main thread only. */
+    struct sockaddr_storage hc_addr;
+    socklen_t hc_addr_len; /* 0: use addr */
 } rm_host_t;
 
 /* Creates a host with refcount 1 from a resolved address. Returns NULL (and sets *err) when the

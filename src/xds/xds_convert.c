@@ -34,6 +34,11 @@ typedef Google__Protobuf__Duration Duration;
 typedef Envoy__Config__Cluster__V3__Cluster__SlowStartConfig SlowStartConfig;
 typedef Envoy__Config__Cluster__V3__Cluster__CommonLbConfig CommonLbConfig;
 typedef Envoy__Type__V3__Percent Percent;
+typedef Envoy__Config__Cluster__V3__OutlierDetection OutlierDetection;
+typedef Envoy__Config__Core__V3__HealthCheck HealthCheck;
+typedef Envoy__Config__Core__V3__HealthCheck__Payload Payload;
+typedef Envoy__Config__Core__V3__HealthCheck__HttpHealthCheck HttpHealthCheck;
+typedef Envoy__Config__Core__V3__HealthCheck__TcpHealthCheck TcpHealthCheck;
 
 #define MAX_PRIORITY          128u
 #define MAX_DURATION_SECONDS  315576000000ll
@@ -185,6 +190,36 @@ static const field_name_t cluster_field_names[] = {
     {0, NULL},
 };
 
+static const field_name_t health_check_field_names[] = {
+    {6, "alt_port"},
+    {11, "grpc_health_check"},
+    {13, "custom_health_check"},
+    {17, "event_log_path"},
+    {21, "tls_options"},
+    {22, "event_service"},
+    {23, "transport_socket_match_criteria"},
+    {25, "event_logger"},
+    {26, "always_log_health_check_success"},
+    {0, NULL},
+};
+
+static const field_name_t http_health_check_field_names[] = {
+    {11, "service_name_matcher"},
+    {12, "retriable_statuses"},
+    {14, "response_buffer_size"},
+    {0, NULL},
+};
+
+static const field_name_t tcp_health_check_field_names[] = {
+    {3, "proxy_protocol_config"},
+    {0, NULL},
+};
+
+static const field_name_t hc_config_field_names[] = {
+    {4, "disable_active_health_check"},
+    {0, NULL},
+};
+
 static const field_name_t cla_field_names[] = {
     {5, "named_endpoints"},
     {0, NULL},
@@ -321,8 +356,37 @@ static int convert_lb_endpoint(cv_t *c, const LbEndpoint *lbe, addr_rule_t rule,
     }
     const Endpoint *ep = lbe->endpoint;
     size_t mark = cv_push(c, "endpoint");
-    if (ep->health_check_config != NULL)
-        return cv_fail_at(c, "health_check_config", "not supported yet");
+    if (ep->health_check_config != NULL) {
+        const Envoy__Config__Endpoint__V3__Endpoint__HealthCheckConfig *hcc = ep->health_check_config;
+        size_t m2 = cv_push(c, "health_check_config");
+        if (check_unknown_here(c, &hcc->base, hc_config_field_names) != 0)
+            return -1;
+        if (hcc->hostname != NULL && hcc->hostname[0] != '\0')
+            return cv_fail_at(c, "hostname", "not supported yet");
+        if (hcc->port_value > 65535)
+            return cv_fail_at(c, "port_value", "must be <= 65535");
+        out->hc_port = hcc->port_value;
+        if (hcc->address != NULL) {
+            if (hcc->address->address_case != ENVOY__CONFIG__CORE__V3__ADDRESS__ADDRESS_SOCKET_ADDRESS ||
+                hcc->address->socket_address == NULL)
+                return cv_fail_at(c, "address", "a socket_address is required");
+            rm_socket_address_config_t a = {0};
+            cv_push(c, "address");
+            cv_push(c, "socket_address");
+            if (convert_socket_address(c, hcc->address->socket_address, ADDR_IP, &a) != 0) {
+                free(a.address);
+                return -1;
+            }
+            cv_pop(c, m2);
+            cv_push(c, "health_check_config");
+            out->hc_address = a.address;
+            if (out->hc_port == 0)
+                out->hc_port = a.port;
+            if (out->hc_port == 0)
+                return cv_fail_at(c, "port_value", "a health check address needs a port");
+        }
+        cv_pop(c, m2);
+    }
     if (ep->hostname != NULL && ep->hostname[0] != '\0')
         return cv_fail_at(c, "hostname", "not supported yet");
     if (ep->address == NULL ||
@@ -557,12 +621,34 @@ static int convert_eds_cluster_config(cv_t *c, const Cluster *pb, const rm_xds_c
 /* Known Cluster fields that Remora does not implement yet: rejected so that none is silently ignored. */
 static int check_unsupported(cv_t *c, const Cluster *pb)
 {
-    if (pb->n_health_checks > 0)
-        return cv_fail_at(c, "health_checks", "not supported yet");
+    for (size_t i = 0; i < pb->n_health_checks; i++) {
+        const HealthCheck *hc = pb->health_checks[i];
+        size_t mark = cv_push(c, "health_checks");
+        cv_push_index(c, i);
+        if (check_unknown_here(c, &hc->base, health_check_field_names) != 0)
+            return -1;
+        if (hc->health_checker_case ==
+                ENVOY__CONFIG__CORE__V3__HEALTH_CHECK__HEALTH_CHECKER_HTTP_HEALTH_CHECK &&
+            hc->http_health_check != NULL) {
+            cv_push(c, "http_health_check");
+            if (check_unknown_here(c, &hc->http_health_check->base, http_health_check_field_names) != 0)
+                return -1;
+        }
+        if (hc->health_checker_case ==
+                ENVOY__CONFIG__CORE__V3__HEALTH_CHECK__HEALTH_CHECKER_TCP_HEALTH_CHECK &&
+            hc->tcp_health_check != NULL) {
+            cv_push(c, "tcp_health_check");
+            if (check_unknown_here(c, &hc->tcp_health_check->base, tcp_health_check_field_names) != 0)
+                return -1;
+        }
+        cv_pop(c, mark);
+    }
+    if (pb->outlier_detection != NULL && pb->outlier_detection->n_monitors > 0) {
+        cv_push(c, "outlier_detection");
+        return cv_fail_at(c, "monitors", "not supported yet");
+    }
     if (pb->http2_protocol_options != NULL)
         return cv_fail_at(c, "http2_protocol_options", "not supported yet");
-    if (pb->outlier_detection != NULL)
-        return cv_fail_at(c, "outlier_detection", "not supported yet");
     if (pb->ignore_health_on_host_removal)
         return cv_fail_at(c, "ignore_health_on_host_removal", "not supported yet");
     return 0;
@@ -1041,6 +1127,270 @@ static int convert_lb_settings(cv_t *c, const Cluster *pb, rm_cluster_config_t *
     return 0;
 }
 
+/* ---- health ---- */
+
+static int u32_percent(cv_t *c, const char *key, const Google__Protobuf__UInt32Value *v, uint32_t *out)
+{
+    if (v == NULL)
+        return 0;
+    if (v->value > 100)
+        return cv_fail_at(c, key, "must be 0..100");
+    *out = v->value;
+    return 0;
+}
+
+static int positive_ms(cv_t *c, const char *key, const Duration *d, uint64_t *out)
+{
+    if (d == NULL)
+        return 0;
+    if (duration_ms(c, key, d, out) != 0)
+        return -1;
+    if (*out == 0)
+        return cv_fail_at(c, key, "must be > 0");
+    return 0;
+}
+
+static int convert_outlier(cv_t *c, const OutlierDetection *od, rm_outlier_detection_config_t *o)
+{
+    size_t mark = cv_push(c, "outlier_detection");
+    rm_outlier_detection_config_defaults(o);
+#define OD_U32(f)                                                                                            \
+    if (od->f != NULL)                                                                                       \
+        o->f = od->f->value;
+#define OD_PCT(f)                                                                                            \
+    if (u32_percent(c, #f, od->f, &o->f) != 0)                                                               \
+        return -1;
+    OD_U32(consecutive_5xx)
+    OD_U32(consecutive_gateway_failure)
+    OD_U32(consecutive_local_origin_failure)
+    OD_U32(success_rate_minimum_hosts)
+    OD_U32(success_rate_request_volume)
+    OD_U32(success_rate_stdev_factor)
+    OD_U32(failure_percentage_minimum_hosts)
+    OD_U32(failure_percentage_request_volume)
+    OD_PCT(max_ejection_percent)
+    OD_PCT(enforcing_consecutive_5xx)
+    OD_PCT(enforcing_consecutive_gateway_failure)
+    OD_PCT(enforcing_consecutive_local_origin_failure)
+    OD_PCT(enforcing_success_rate)
+    OD_PCT(enforcing_local_origin_success_rate)
+    OD_PCT(failure_percentage_threshold)
+    OD_PCT(enforcing_failure_percentage)
+    OD_PCT(enforcing_failure_percentage_local_origin)
+#undef OD_U32
+#undef OD_PCT
+    if (positive_ms(c, "interval", od->interval, &o->interval_ms) != 0 ||
+        positive_ms(c, "base_ejection_time", od->base_ejection_time, &o->base_ejection_time_ms) != 0 ||
+        positive_ms(c, "max_ejection_time", od->max_ejection_time, &o->max_ejection_time_ms) != 0)
+        return -1;
+    if (od->max_ejection_time_jitter != NULL &&
+        duration_ms(c, "max_ejection_time_jitter", od->max_ejection_time_jitter,
+                    &o->max_ejection_time_jitter_ms) != 0)
+        return -1;
+    o->split_external_local_origin_errors = od->split_external_local_origin_errors;
+    if (od->successful_active_health_check_uneject_host != NULL)
+        o->successful_active_health_check_uneject_host =
+            od->successful_active_health_check_uneject_host->value;
+    if (od->always_eject_one_host != NULL)
+        o->always_eject_one_host = od->always_eject_one_host->value;
+    cv_pop(c, mark);
+    return 0;
+}
+
+static int convert_payload(cv_t *c, const Payload *p, rm_hc_payload_t *out)
+{
+    if (p->payload_case == ENVOY__CONFIG__CORE__V3__HEALTH_CHECK__PAYLOAD__PAYLOAD_BINARY) {
+        if (p->binary.len == 0)
+            return cv_fail_at(c, "binary", "must not be empty");
+        out->data = rm_malloc(p->binary.len + 1);
+        memcpy(out->data, p->binary.data, p->binary.len);
+        out->data[p->binary.len] = 0;
+        out->len = p->binary.len;
+        return 0;
+    }
+    if (p->payload_case != ENVOY__CONFIG__CORE__V3__HEALTH_CHECK__PAYLOAD__PAYLOAD_TEXT || p->text == NULL)
+        return cv_fail(c, "one of text, binary is required");
+    const char *err = NULL;
+    if (rm_config_hex_decode(p->text, strlen(p->text), &out->data, &out->len, &err) != 0)
+        return cv_fail_at(c, "text", "invalid hex payload: %s", err);
+    return 0;
+}
+
+static int convert_receive(cv_t *c, Payload *const *items, size_t n, rm_health_check_config_t *o)
+{
+    o->receive = rm_calloc(n ? n : 1, sizeof(rm_hc_payload_t));
+    for (size_t i = 0; i < n; i++) {
+        size_t mark = cv_push(c, "receive");
+        cv_push_index(c, i);
+        if (convert_payload(c, items[i], &o->receive[i]) != 0)
+            return -1;
+        o->num_receive++;
+        cv_pop(c, mark);
+    }
+    return 0;
+}
+
+static bool token_char(unsigned char ch)
+{
+    return ch > ' ' && ch < 0x7f && strchr("\"(),/:;<=>?@[\\]{}", ch) == NULL;
+}
+
+static int convert_http_hc(cv_t *c, const HttpHealthCheck *h, rm_health_check_config_t *o)
+{
+    size_t mark = cv_push(c, "http_health_check");
+    if (h->path == NULL || h->path[0] != '/')
+        return cv_fail_at(c, "path", "required, starting with '/'");
+    for (const unsigned char *p = (const unsigned char *)h->path; *p; p++)
+        if (*p <= ' ' || *p == 0x7f)
+            return cv_fail_at(c, "path", "must not contain spaces or control characters");
+    for (const unsigned char *p = (const unsigned char *)(h->host ? h->host : ""); *p; p++)
+        if (*p <= ' ' || *p == 0x7f)
+            return cv_fail_at(c, "host", "must not contain spaces or control characters");
+    if (h->send != NULL)
+        return cv_fail_at(c, "send", "not supported yet");
+    if (h->n_request_headers_to_remove > 0)
+        return cv_fail_at(c, "request_headers_to_remove", "not supported yet");
+    if (h->codec_client_type == ENVOY__TYPE__V3__CODEC_CLIENT_TYPE__HTTP2)
+        o->http2 = true;
+    else if (h->codec_client_type != ENVOY__TYPE__V3__CODEC_CLIENT_TYPE__HTTP1)
+        return cv_fail_at(c, "codec_client_type", "HTTP3 is not supported (HTTP1, HTTP2)");
+    static const char *const methods[] = {NULL,     "GET", "HEAD",    "POST",  "PUT",
+                                          "DELETE", NULL,  "OPTIONS", "TRACE", "PATCH"};
+    if ((unsigned)h->method >= sizeof(methods) / sizeof(methods[0]) ||
+        (h->method != 0 && methods[h->method] == NULL))
+        return cv_fail_at(c, "method", "not supported (CONNECT and unknown values)");
+    o->kind = RM_HEALTH_CHECK_HTTP;
+    o->path = rm_strdup(h->path);
+    if (h->host != NULL && h->host[0] != '\0')
+        o->host = rm_strdup(h->host);
+    if (h->method != 0)
+        o->method = rm_strdup(methods[h->method]);
+    o->headers =
+        rm_calloc(h->n_request_headers_to_add ? h->n_request_headers_to_add : 1, sizeof(rm_hc_header_t));
+    for (size_t i = 0; i < h->n_request_headers_to_add; i++) {
+        const Envoy__Config__Core__V3__HeaderValueOption *hv = h->request_headers_to_add[i];
+        size_t m2 = cv_push(c, "request_headers_to_add");
+        cv_push_index(c, i);
+        if (hv->append != NULL || hv->append_action != 0 || hv->keep_empty_value)
+            return cv_fail(c, "append, append_action and keep_empty_value are not supported");
+        if (hv->header == NULL || hv->header->key == NULL || hv->header->key[0] == '\0')
+            return cv_fail_at(c, "header", "a key is required");
+        if (hv->header->raw_value.len > 0)
+            return cv_fail_at(c, "header.raw_value", "not supported yet");
+        for (const unsigned char *p = (const unsigned char *)hv->header->key; *p; p++)
+            if (!token_char(*p))
+                return cv_fail_at(c, "header.key", "invalid header name");
+        const char *v = hv->header->value ? hv->header->value : "";
+        for (const unsigned char *p = (const unsigned char *)v; *p; p++)
+            if ((*p < ' ' && *p != '\t') || *p == 0x7f)
+                return cv_fail_at(c, "header.value", "control characters are not allowed");
+        o->headers[o->num_headers].key = rm_strdup(hv->header->key);
+        o->headers[o->num_headers].value = rm_strdup(v);
+        o->num_headers++;
+        cv_pop(c, m2);
+    }
+    o->expected_statuses =
+        rm_calloc(h->n_expected_statuses ? h->n_expected_statuses : 1, sizeof(rm_hc_status_range_t));
+    for (size_t i = 0; i < h->n_expected_statuses; i++) {
+        const Envoy__Type__V3__Int64Range *r = h->expected_statuses[i];
+        size_t m2 = cv_push(c, "expected_statuses");
+        cv_push_index(c, i);
+        if (r->start < 100 || r->start > 599)
+            return cv_fail_at(c, "start", "must be 100..599");
+        if (r->end <= r->start || r->end > 600)
+            return cv_fail_at(c, "end",
+                              "must be greater than start and at most 600 (the range is [start, end))");
+        o->expected_statuses[o->num_expected_statuses].start = r->start;
+        o->expected_statuses[o->num_expected_statuses].end = r->end;
+        o->num_expected_statuses++;
+        cv_pop(c, m2);
+    }
+    if (convert_receive(c, h->receive, h->n_receive, o) != 0)
+        return -1;
+    cv_pop(c, mark);
+    return 0;
+}
+
+static int convert_health_check(cv_t *c, const HealthCheck *hc, rm_health_check_config_t *o)
+{
+    o->reuse_connection = true;
+    o->no_traffic_interval_ms = 60000;
+    if (hc->unhealthy_edge_interval != NULL)
+        return cv_fail_at(c, "unhealthy_edge_interval", "not supported yet");
+    if (hc->healthy_edge_interval != NULL)
+        return cv_fail_at(c, "healthy_edge_interval", "not supported yet");
+    if (hc->no_traffic_healthy_interval != NULL)
+        return cv_fail_at(c, "no_traffic_healthy_interval", "not supported yet");
+    if (hc->always_log_health_check_failures)
+        return cv_fail_at(c, "always_log_health_check_failures", "not supported yet");
+    if (hc->timeout == NULL)
+        return cv_fail_at(c, "timeout", "required");
+    if (hc->interval == NULL)
+        return cv_fail_at(c, "interval", "required");
+    if (hc->unhealthy_threshold == NULL || hc->unhealthy_threshold->value == 0)
+        return cv_fail_at(c, "unhealthy_threshold", "required (>= 1)");
+    if (hc->healthy_threshold == NULL || hc->healthy_threshold->value == 0)
+        return cv_fail_at(c, "healthy_threshold", "required (>= 1)");
+    if (positive_ms(c, "timeout", hc->timeout, &o->timeout_ms) != 0 ||
+        positive_ms(c, "interval", hc->interval, &o->interval_ms) != 0 ||
+        positive_ms(c, "unhealthy_interval", hc->unhealthy_interval, &o->unhealthy_interval_ms) != 0 ||
+        positive_ms(c, "no_traffic_interval", hc->no_traffic_interval, &o->no_traffic_interval_ms) != 0)
+        return -1;
+    if (hc->initial_jitter != NULL &&
+        duration_ms(c, "initial_jitter", hc->initial_jitter, &o->initial_jitter_ms) != 0)
+        return -1;
+    if (hc->interval_jitter != NULL &&
+        duration_ms(c, "interval_jitter", hc->interval_jitter, &o->interval_jitter_ms) != 0)
+        return -1;
+    o->interval_jitter_percent = hc->interval_jitter_percent;
+    o->unhealthy_threshold = hc->unhealthy_threshold->value;
+    o->healthy_threshold = hc->healthy_threshold->value;
+    if (hc->reuse_connection != NULL)
+        o->reuse_connection = hc->reuse_connection->value;
+    switch (hc->health_checker_case) {
+    case ENVOY__CONFIG__CORE__V3__HEALTH_CHECK__HEALTH_CHECKER_HTTP_HEALTH_CHECK:
+        return convert_http_hc(c, hc->http_health_check, o);
+    case ENVOY__CONFIG__CORE__V3__HEALTH_CHECK__HEALTH_CHECKER_TCP_HEALTH_CHECK: {
+        size_t mark = cv_push(c, "tcp_health_check");
+        o->kind = RM_HEALTH_CHECK_TCP;
+        const TcpHealthCheck *t = hc->tcp_health_check;
+        if (t->send != NULL) {
+            cv_push(c, "send");
+            if (convert_payload(c, t->send, &o->send) != 0)
+                return -1;
+            cv_pop(c, mark);
+            cv_push(c, "tcp_health_check");
+        }
+        if (convert_receive(c, t->receive, t->n_receive, o) != 0)
+            return -1;
+        cv_pop(c, mark);
+        return 0;
+    }
+    default:
+        return cv_fail(c, "one of http_health_check, tcp_health_check is required (grpc_health_check and "
+                          "custom_health_check are not supported)");
+    }
+}
+
+static int convert_health(cv_t *c, const Cluster *pb, rm_cluster_config_t *out)
+{
+    if (pb->outlier_detection != NULL &&
+        convert_outlier(c, pb->outlier_detection, &out->outlier_detection) != 0)
+        return -1;
+    if (pb->n_health_checks > 1)
+        return cv_fail_at(c, "health_checks", "Remora runs one active health check per cluster");
+    if (pb->n_health_checks == 1) {
+        out->health_checks = RM_NEW(rm_health_check_config_t);
+        out->num_health_checks = 1;
+        size_t mark = cv_push(c, "health_checks");
+        cv_push_index(c, 0);
+        if (convert_health_check(c, pb->health_checks[0], &out->health_checks[0]) != 0)
+            return -1;
+        cv_pop(c, mark);
+    }
+    return 0;
+}
+
 static int convert_cluster(cv_t *c, const Cluster *pb, const rm_xds_convert_opts_t *opts,
                            rm_cluster_config_t *out)
 {
@@ -1083,6 +1433,8 @@ static int convert_cluster(cv_t *c, const Cluster *pb, const rm_xds_convert_opts
     if ((unsigned)pb->dns_lookup_family > RM_DNS_LOOKUP_ALL)
         return cv_fail_at(c, "dns_lookup_family", "unknown value %d", (int)pb->dns_lookup_family);
     out->dns_lookup_family = (rm_dns_lookup_family_t)pb->dns_lookup_family;
+    if (convert_health(c, pb, out) != 0)
+        return -1;
     if (pb->transport_socket != NULL && convert_transport_socket(c, pb->transport_socket, &out->tls) != 0)
         return -1;
 

@@ -47,6 +47,17 @@ static uint64_t g_requests;
 static struct event_base *g_base;
 static SSL_CTX *g_tls; /* --tls-cert: serve HTTPS */
 
+/* Misbehaviour switched on at run time through /control/..., to test health checking: every other
+ * request is answered 503, reset, or delayed. */
+typedef enum {
+    MODE_NORMAL,
+    MODE_FAIL,
+    MODE_RESET,
+    MODE_SLOW,
+} mode_t_;
+static mode_t_ g_mode = MODE_NORMAL;
+static long g_slow_ms;
+
 static const char *usage_text =
     "usage: remora-test-upstream --listen 127.0.0.1:PORT [--id NAME] [--port-file PATH]\n"
     "                            [--fail-status CODE]\n"
@@ -68,6 +79,10 @@ static const char *usage_text =
     "  /reset          close without a response\n"
     "  /garbage        \"NOT HTTP AT ALL\\r\\n\\r\\n\" then close\n"
     "  /stats          200 \"connections <accepted> requests <total>\"\n"
+    "  /control/fail   from now on answer every other request with 503\n"
+    "  /control/reset  from now on close every other request's connection without a response\n"
+    "  /control/slow/MS  from now on delay every other request by MS milliseconds (200 after it)\n"
+    "  /control/normal back to normal; the control routes always answer 200\n"
     "  /tls            200 \"sni=<name|-> client=<subject CN|-> alpn=<protocol|->\" (TLS mode)\n"
     "  anything else   404\n"
     "\n"
@@ -362,6 +377,35 @@ static void route_request(conn_t *c, const char *target)
         c->route = R_STATS;
     } else if (strcmp(path, "/tls") == 0) {
         c->route = R_TLS;
+    }
+    if (strncmp(path, "/control/", 9) == 0) {
+        const char *m = path + 9;
+        char *end;
+        c->route = R_STATUS;
+        c->arg = 200;
+        if (strcmp(m, "fail") == 0) {
+            g_mode = MODE_FAIL;
+        } else if (strcmp(m, "reset") == 0) {
+            g_mode = MODE_RESET;
+        } else if (strcmp(m, "normal") == 0) {
+            g_mode = MODE_NORMAL;
+        } else if (strncmp(m, "slow/", 5) == 0 && (g_slow_ms = strtol(m + 5, &end, 10)) >= 0 &&
+                   *end == '\0') {
+            g_mode = MODE_SLOW;
+        } else {
+            c->route = R_NOT_FOUND;
+        }
+        fprintf(stderr, "%s: mode %d\n", g_id, (int)g_mode);
+        return;
+    }
+    if (g_mode == MODE_FAIL) {
+        c->route = R_STATUS;
+        c->arg = 503;
+    } else if (g_mode == MODE_RESET) {
+        c->route = R_RESET;
+    } else if (g_mode == MODE_SLOW) {
+        c->route = R_DELAY;
+        c->arg = g_slow_ms;
     }
 }
 

@@ -323,8 +323,25 @@ static const error_case_t error_cases[] = {
      "RANDOM)"},
     {NULL, CL("dns_lookup_family: V5_ONLY"), NULL, NULL,
      "static_resources.clusters[0].dns_lookup_family: unknown value*"},
-    {NULL, CL("health_checks: []"), NULL, NULL,
-     "static_resources.clusters[0].health_checks: not supported yet"},
+    {NULL, CL("health_checks: [{grpc_health_check: {}}]"), NULL, NULL,
+     "static_resources.clusters[0].health_checks[0].grpc_health_check: not supported yet"},
+    {NULL, CL("health_checks: [{timeout: 1s, interval: 1s}]"), NULL, NULL,
+     "static_resources.clusters[0].health_checks[0]: one of http_health_check, tcp_health_check is "
+     "required*"},
+    {NULL,
+     CL("health_checks: [{timeout: 1s, interval: 1s, healthy_threshold: 1, unhealthy_threshold: 1, "
+        "http_health_check: {path: /h, codec_client_type: HTTP3}}]"),
+     NULL, NULL,
+     "static_resources.clusters[0].health_checks[0].http_health_check.codec_client_type: HTTP3 *"},
+    {NULL,
+     CL("health_checks: [{timeout: 1s, interval: 1s, healthy_threshold: 1, unhealthy_threshold: 1, "
+        "tcp_health_check: {send: {text: 0g}}}]"),
+     NULL, NULL,
+     "static_resources.clusters[0].health_checks[0].tcp_health_check.send.text: invalid hex payload: *"},
+    {NULL, CL("outlier_detection: {max_ejection_percent: 101}"), NULL, NULL,
+     "static_resources.clusters[0].outlier_detection.max_ejection_percent: 101 is out of range (0..100)"},
+    {NULL, CL("outlier_detection: {monitors: []}"), NULL, NULL,
+     "static_resources.clusters[0].outlier_detection.monitors: not supported yet"},
     {NULL, CL("connect_timeout: 0s"), NULL, NULL,
      "static_resources.clusters[0].connect_timeout: must be greater than 0s"},
     {NULL, CL("dns_refresh_rate: 0.001s"), NULL, NULL,
@@ -700,6 +717,70 @@ static void test_enums_and_numbers(void **state)
                 "static_resources.clusters[0].type: ORIGINAL_DST is not supported yet (supported: STATIC, "
                 "STRICT_DNS, EDS)");
     free(yaml);
+}
+
+static void test_health_config(void **state)
+{
+    (void)state;
+    char root[4096];
+    snprintf(root, sizeof(root), "%s", __FILE__);
+    char *cut = strstr(root, "tests/unit/config/test_bootstrap.c");
+    if (cut == NULL)
+        fail_msg("cannot locate the source tree from %s", __FILE__);
+    snprintf(cut, sizeof(root) - (size_t)(cut - root), "tests/fuzz/corpus/bootstrap/health.yaml");
+    FILE *f = fopen(root, "rb");
+    assert_non_null(f);
+    char doc[8192];
+    size_t len = fread(doc, 1, sizeof(doc) - 1, f);
+    fclose(f);
+    doc[len] = '\0';
+    rm_bootstrap_config_t *b = load_ok(doc);
+    const rm_cluster_config_t *web = &b->clusters[0];
+    const rm_outlier_detection_config_t *od = &web->outlier_detection;
+    assert_true(od->enabled);
+    assert_int_equal(od->consecutive_5xx, 3);
+    assert_int_equal(od->interval_ms, 1000);
+    assert_int_equal(od->base_ejection_time_ms, 5000);
+    assert_int_equal(od->max_ejection_percent, 50);
+    assert_true(od->split_external_local_origin_errors);
+    assert_int_equal(od->consecutive_local_origin_failure, 2);
+    assert_int_equal(od->enforcing_failure_percentage, 100);
+    assert_int_equal(od->max_ejection_time_jitter_ms, 1000);
+    /* Untouched fields keep Envoy's defaults. */
+    assert_int_equal(od->max_ejection_time_ms, 300000);
+    assert_int_equal(od->success_rate_stdev_factor, 1900);
+    assert_int_equal(od->enforcing_consecutive_gateway_failure, 0);
+    assert_int_equal(web->num_health_checks, 1);
+    const rm_health_check_config_t *hc = &web->health_checks[0];
+    assert_int_equal(hc->kind, RM_HEALTH_CHECK_HTTP);
+    assert_int_equal(hc->timeout_ms, 1000);
+    assert_int_equal(hc->interval_ms, 2000);
+    assert_int_equal(hc->unhealthy_threshold, 2);
+    assert_int_equal(hc->healthy_threshold, 1);
+    assert_true(hc->reuse_connection);
+    assert_int_equal(hc->no_traffic_interval_ms, 60000);
+    assert_string_equal(hc->path, "/healthz");
+    assert_string_equal(hc->host, "web.local");
+    assert_string_equal(hc->method, "HEAD");
+    assert_int_equal(hc->num_headers, 1);
+    assert_string_equal(hc->headers[0].key, "x-probe");
+    assert_string_equal(hc->headers[0].value, "1");
+    assert_int_equal(hc->num_expected_statuses, 1);
+    assert_int_equal(hc->expected_statuses[0].start, 200);
+    assert_int_equal(hc->expected_statuses[0].end, 300);
+    assert_int_equal(hc->num_receive, 1);
+    assert_int_equal(hc->receive[0].len, 2);
+    assert_memory_equal(hc->receive[0].data, "ok", 2);
+    assert_int_equal(web->endpoints[0].hc_port, 9901);
+    assert_null(web->endpoints[0].hc_address);
+    const rm_cluster_config_t *tcp = &b->clusters[1];
+    assert_false(tcp->outlier_detection.enabled);
+    assert_int_equal(tcp->health_checks[0].kind, RM_HEALTH_CHECK_TCP);
+    assert_memory_equal(tcp->health_checks[0].send.data, "PING", 4);
+    assert_memory_equal(tcp->health_checks[0].receive[0].data, "PONG", 4);
+    assert_string_equal(tcp->endpoints[0].hc_address, "127.0.0.2");
+    assert_int_equal(tcp->endpoints[0].hc_port, 6380);
+    rm_bootstrap_config_free(b);
 }
 
 static void test_priorities_flatten(void **state)
@@ -1305,6 +1386,7 @@ int main(void)
         cmocka_unit_test(test_duration_parser),
         cmocka_unit_test(test_enums_and_numbers),
         cmocka_unit_test(test_priorities_flatten),
+        cmocka_unit_test(test_health_config),
         cmocka_unit_test(test_empty_and_null),
         cmocka_unit_test(test_json_and_anchors),
         cmocka_unit_test(test_alias_bomb),

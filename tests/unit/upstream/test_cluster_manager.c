@@ -12,6 +12,7 @@
 
 #include "core/mem.h"
 #include "upstream/cluster_manager.h"
+#include "upstream/outlier.h"
 
 typedef struct {
     int published;
@@ -154,13 +155,98 @@ static void test_cds_eds_lifecycle(void **state)
     event_base_free(base);
 }
 
+static bool ejected(rm_host_t *h)
+{
+    return (atomic_load(&h->health_flags) & RM_HOST_FAILED_OUTLIER_CHECK) != 0;
+}
+
+/* Outlier and active-check state lives with the host: updates that keep a host keep it, removed hosts
+ * take it away, and a cluster whose config drops the feature returns its hosts. */
+static void test_health_state_across_updates(void **state)
+{
+    (void)state;
+    struct event_base *base = event_base_new();
+    rm_bootstrap_config_t b;
+    memset(&b, 0, sizeof(b));
+    sink_t s = {0};
+    char err[256];
+    rm_cluster_manager_t *cm = rm_cluster_manager_create(base, &b, on_publish, &s, err, sizeof(err));
+    assert_non_null(cm);
+    rm_cluster_config_t cfg = eds_cluster("web", 1000);
+    rm_outlier_detection_config_defaults(&cfg.outlier_detection);
+    cfg.outlier_detection.consecutive_5xx = 2;
+    cfg.outlier_detection.max_ejection_percent = 100;
+    rm_cluster_manager_apply_cds(cm, cds_set(1, cfg), 1, 60000);
+    const char *eps1[] = {"10.0.0.1:80:1:0", "10.0.0.2:80:1:0", "10.0.0.3:80:1:0"};
+    rm_cluster_manager_apply_eds(cm, cla("web", 3, eps1), 1);
+    rm_cluster_t *web = find(&s, "web");
+    rm_host_t *h1 = host_at(web, "10.0.0.1:80"), *h2 = host_at(web, "10.0.0.2:80");
+    rm_cluster_od_stats_t *od = &web->shared->stats.od;
+
+    /* A worker's reports wake the main loop, which ejects. */
+    rm_outlier_put_http_status(web, h1, 500);
+    rm_outlier_put_http_status(web, h1, 503);
+    assert_false(ejected(h1));
+    event_base_loop(base, EVLOOP_NONBLOCK);
+    assert_true(ejected(h1));
+    assert_int_equal(RM_STAT_GET(od->ejections_active), 1);
+    assert_int_equal(RM_STAT_GET(web->shared->stats.membership_healthy), 2);
+
+    /* .3 leaves, .1 stays: still ejected, same history. */
+    const char *eps2[] = {"10.0.0.1:80:1:0", "10.0.0.2:80:1:0"};
+    rm_cluster_manager_apply_eds(cm, cla("web", 2, eps2), 1);
+    web = find(&s, "web");
+    assert_ptr_equal(host_at(web, "10.0.0.1:80"), h1);
+    assert_true(ejected(h1));
+    assert_int_equal(h1->outlier.num_ejections, 1);
+    assert_int_equal(RM_STAT_GET(od->ejections_active), 1);
+
+    /* .1 leaves: no longer counted as ejected. */
+    const char *eps3[] = {"10.0.0.2:80:1:0", "10.0.0.4:80:1:0"};
+    rm_cluster_manager_apply_eds(cm, cla("web", 2, eps3), 1);
+    web = find(&s, "web");
+    assert_null(host_at(web, "10.0.0.1:80"));
+    assert_int_equal(RM_STAT_GET(od->ejections_active), 0);
+
+    /* Eject .2, then a config without outlier_detection but with an active check: .2 returns to
+     * service, and every host waits for its first check. */
+    rm_outlier_put_http_status(web, h2, 500);
+    rm_outlier_put_http_status(web, h2, 500);
+    event_base_loop(base, EVLOOP_NONBLOCK);
+    assert_true(ejected(h2));
+    rm_cluster_config_t plain = eds_cluster("web", 1000);
+    plain.health_checks = rm_calloc(1, sizeof(rm_health_check_config_t));
+    plain.num_health_checks = 1;
+    plain.health_checks[0].kind = RM_HEALTH_CHECK_TCP;
+    plain.health_checks[0].timeout_ms = 1000;
+    plain.health_checks[0].interval_ms = 60000;
+    plain.health_checks[0].initial_jitter_ms = 60000; /* no check runs during the test */
+    plain.health_checks[0].unhealthy_threshold = 1;
+    plain.health_checks[0].healthy_threshold = 1;
+    rm_cluster_manager_apply_cds(cm, cds_set(1, plain), 1, 60000);
+    web = find(&s, "web");
+    assert_ptr_equal(host_at(web, "10.0.0.2:80"), h2);
+    assert_false(web->outlier.enabled);
+    assert_false(ejected(h2));
+    assert_int_equal(atomic_load(&h2->health_flags), RM_HOST_FAILED_ACTIVE_HC);
+    assert_int_equal(RM_STAT_GET(web->shared->stats.hc.healthy), 0);
+    /* Without the check again, the active-check flag goes too. */
+    rm_cluster_manager_apply_cds(cm, cds_set(1, eds_cluster("web", 1000)), 1, 60000);
+    assert_int_equal(atomic_load(&h2->health_flags), 0);
+
+    rm_cluster_manager_destroy(cm);
+    rm_snapshot_unref(s.last);
+    event_base_free(base);
+}
+
 static void test_static_clusters_survive_cds(void **state)
 {
     (void)state;
     struct event_base *base = event_base_new();
     rm_bootstrap_config_t b;
     memset(&b, 0, sizeof(b));
-    rm_endpoint_config_t ep = {{"127.0.0.1", 9000}, 1, 0, RM_HEALTH_STATUS_UNKNOWN};
+    rm_endpoint_config_t ep = {
+        .address = {"127.0.0.1", 9000}, .weight = 1, .health_status = RM_HEALTH_STATUS_UNKNOWN};
     rm_cluster_config_t st = {.name = "xds",
                               .type = RM_CLUSTER_STATIC,
                               .connect_timeout_ms = 1000,
@@ -211,6 +297,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cds_eds_lifecycle),
         cmocka_unit_test(test_static_clusters_survive_cds),
+        cmocka_unit_test(test_health_state_across_updates),
         cmocka_unit_test(test_warming_timeout_activates_empty),
     };
     return cmocka_run_group_tests_name("cluster_manager", tests, NULL, NULL);

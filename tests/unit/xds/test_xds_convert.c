@@ -196,6 +196,93 @@ static void expect_error(const Cluster *pb, const rm_xds_convert_opts_t *opts, c
 
 /* ---- valid clusters ---- */
 
+/* outlier_detection and health_checks convert with Envoy's defaults; unimplemented parts are named. */
+static void test_health_fields(void **state)
+{
+    (void)state;
+    cluster_fixture_t f;
+    cluster_fixture_init(&f, STATIC);
+    Envoy__Config__Cluster__V3__OutlierDetection od = ENVOY__CONFIG__CLUSTER__V3__OUTLIER_DETECTION__INIT;
+    UInt32Value three = GOOGLE__PROTOBUF__UINT32_VALUE__INIT;
+    three.value = 3;
+    Duration two_s = GOOGLE__PROTOBUF__DURATION__INIT;
+    two_s.seconds = 2;
+    od.consecutive_5xx = &three;
+    od.base_ejection_time = &two_s;
+    od.split_external_local_origin_errors = 1;
+    f.c.outlier_detection = &od;
+    Envoy__Config__Core__V3__HealthCheck hc = ENVOY__CONFIG__CORE__V3__HEALTH_CHECK__INIT;
+    Envoy__Config__Core__V3__HealthCheck *hcs[1] = {&hc};
+    Envoy__Config__Core__V3__HealthCheck__HttpHealthCheck http =
+        ENVOY__CONFIG__CORE__V3__HEALTH_CHECK__HTTP_HEALTH_CHECK__INIT;
+    Envoy__Config__Core__V3__HealthCheck__Payload pl = ENVOY__CONFIG__CORE__V3__HEALTH_CHECK__PAYLOAD__INIT;
+    Envoy__Config__Core__V3__HealthCheck__Payload *pls[1] = {&pl};
+    Envoy__Type__V3__Int64Range range = ENVOY__TYPE__V3__INT64_RANGE__INIT;
+    Envoy__Type__V3__Int64Range *ranges[1] = {&range};
+    pl.payload_case = ENVOY__CONFIG__CORE__V3__HEALTH_CHECK__PAYLOAD__PAYLOAD_TEXT;
+    pl.text = "6f6b";
+    range.start = 200;
+    range.end = 204;
+    http.path = "/healthz";
+    http.method = ENVOY__CONFIG__CORE__V3__REQUEST_METHOD__HEAD;
+    http.n_receive = 1;
+    http.receive = pls;
+    http.n_expected_statuses = 1;
+    http.expected_statuses = ranges;
+    hc.timeout = &two_s;
+    hc.interval = &two_s;
+    hc.unhealthy_threshold = &three;
+    hc.healthy_threshold = &three;
+    hc.health_checker_case = ENVOY__CONFIG__CORE__V3__HEALTH_CHECK__HEALTH_CHECKER_HTTP_HEALTH_CHECK;
+    hc.http_health_check = &http;
+    f.c.n_health_checks = 1;
+    f.c.health_checks = hcs;
+    rm_cluster_config_t c;
+    convert_ok(&f.c, &ads_opts, &c);
+    assert_true(c.outlier_detection.enabled);
+    assert_int_equal(c.outlier_detection.consecutive_5xx, 3);
+    assert_int_equal(c.outlier_detection.base_ejection_time_ms, 2000);
+    assert_int_equal(c.outlier_detection.interval_ms, 10000);
+    assert_int_equal(c.outlier_detection.max_ejection_percent, 10);
+    assert_true(c.outlier_detection.split_external_local_origin_errors);
+    assert_true(c.outlier_detection.successful_active_health_check_uneject_host);
+    assert_int_equal(c.num_health_checks, 1);
+    assert_int_equal(c.health_checks[0].kind, RM_HEALTH_CHECK_HTTP);
+    assert_string_equal(c.health_checks[0].path, "/healthz");
+    assert_string_equal(c.health_checks[0].method, "HEAD");
+    assert_int_equal(c.health_checks[0].timeout_ms, 2000);
+    assert_int_equal(c.health_checks[0].healthy_threshold, 3);
+    assert_true(c.health_checks[0].reuse_connection);
+    assert_int_equal(c.health_checks[0].expected_statuses[0].end, 204);
+    assert_memory_equal(c.health_checks[0].receive[0].data, "ok", 2);
+    rm_cluster_config_free(&c);
+
+    http.codec_client_type = ENVOY__TYPE__V3__CODEC_CLIENT_TYPE__HTTP3;
+    cluster_fixture_init(&f, STATIC);
+    f.c.n_health_checks = 1;
+    f.c.health_checks = hcs;
+    expect_error(&f.c, NULL,
+                 "cluster 'web': health_checks[0].http_health_check.codec_client_type: HTTP3 is not "
+                 "supported (HTTP1, HTTP2)");
+    http.codec_client_type = ENVOY__TYPE__V3__CODEC_CLIENT_TYPE__HTTP2;
+    convert_ok(&f.c, &ads_opts, &c);
+    assert_true(c.health_checks[0].http2);
+    rm_cluster_config_free(&c);
+    cluster_fixture_init(&f, STATIC);
+    f.c.n_health_checks = 1;
+    f.c.health_checks = hcs;
+    http.codec_client_type = ENVOY__TYPE__V3__CODEC_CLIENT_TYPE__HTTP1;
+    pl.text = "6f6";
+    expect_error(
+        &f.c, NULL,
+        "cluster 'web': health_checks[0].http_health_check.receive[0].text: invalid hex payload: odd "
+        "number of hex digits");
+    pl.text = "6f6b";
+    hc.health_checker_case = ENVOY__CONFIG__CORE__V3__HEALTH_CHECK__HEALTH_CHECKER__NOT_SET;
+    expect_error(&f.c, NULL,
+                 "cluster 'web': health_checks[0]: one of http_health_check, tcp_health_check is required*");
+}
+
 static void test_static_cluster(void **state)
 {
     cluster_fixture_t f;
@@ -593,8 +680,11 @@ static void test_unsupported_fields(void **state)
     } while (0)
 
     CASE((f.c.n_health_checks = 1, f.c.health_checks = hcs),
-         "cluster 'web': health_checks: not supported yet");
-    CASE(f.c.outlier_detection = &od, "cluster 'web': outlier_detection: not supported yet");
+         "cluster 'web': health_checks[0].timeout: required");
+    UInt32Value too_big = GOOGLE__PROTOBUF__UINT32_VALUE__INIT;
+    too_big.value = 101;
+    CASE((od.max_ejection_percent = &too_big, f.c.outlier_detection = &od),
+         "cluster 'web': outlier_detection.max_ejection_percent: must be 0..100");
     CASE((common.update_merge_window = &f.connect_timeout, f.c.common_lb_config = &common),
          "cluster 'web': common_lb_config.update_merge_window: not supported yet");
     CASE(f.c.http2_protocol_options = &h2, "cluster 'web': http2_protocol_options: not supported yet");
@@ -899,17 +989,12 @@ static void test_printable(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_static_cluster),
-        cmocka_unit_test(test_defaults),
-        cmocka_unit_test(test_strict_dns_cluster),
-        cmocka_unit_test(test_eds_cluster),
-        cmocka_unit_test(test_cluster_rejections),
-        cmocka_unit_test(test_unsupported_fields),
-        cmocka_unit_test(test_breakers),
-        cmocka_unit_test(test_unknown_fields),
-        cmocka_unit_test(test_lb_settings),
-        cmocka_unit_test(test_decode_bytes),
-        cmocka_unit_test(test_cla),
+        cmocka_unit_test(test_static_cluster),     cmocka_unit_test(test_health_fields),
+        cmocka_unit_test(test_defaults),           cmocka_unit_test(test_strict_dns_cluster),
+        cmocka_unit_test(test_eds_cluster),        cmocka_unit_test(test_cluster_rejections),
+        cmocka_unit_test(test_unsupported_fields), cmocka_unit_test(test_breakers),
+        cmocka_unit_test(test_unknown_fields),     cmocka_unit_test(test_lb_settings),
+        cmocka_unit_test(test_decode_bytes),       cmocka_unit_test(test_cla),
         cmocka_unit_test(test_printable),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
