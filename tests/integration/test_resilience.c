@@ -122,10 +122,7 @@ static int group_teardown(void **state)
 
 static uint64_t stat_or_zero(const char *name)
 {
-    uint64_t v = 0;
-    if (harness_stat(g_remora->admin, name, &v) != 0)
-        return 0;
-    return v;
+    return harness_stat_or_zero(g_remora->admin, name);
 }
 
 static void expect_stat(const char *name, harness_cmp_t cmp, uint64_t value)

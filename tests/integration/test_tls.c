@@ -320,10 +320,7 @@ static char *listener_stat(int port, const char *name)
 
 static uint64_t stat_or_zero(const char *name)
 {
-    uint64_t v = 0;
-    if (harness_stat(g_remora->admin, name, &v) != 0)
-        return 0;
-    return v;
+    return harness_stat_or_zero(g_remora->admin, name);
 }
 
 /* Waits until the stat grew past `before`. */

@@ -1463,6 +1463,12 @@ static int stat_from_body(const char *body, const char *name, uint64_t *value)
     return -1;
 }
 
+uint64_t harness_stat_or_zero(const char *admin, const char *name)
+{
+    uint64_t v = 0;
+    return harness_stat(admin, name, &v) == 0 ? v : 0;
+}
+
 int harness_stat(const char *admin, const char *name, uint64_t *value)
 {
     char *url = harness_fmt("http://%s/stats", admin);

@@ -304,6 +304,8 @@ int harness_admin_get(const harness_remora_t *r, const char *path, harness_resp_
 
 /* One stat from GET /stats ("name: value" lines). 0 when found, -1 otherwise. */
 int harness_stat(const char *admin, const char *name, uint64_t *value);
+/* The stat's value, 0 when it does not exist (yet) or the admin does not answer. */
+uint64_t harness_stat_or_zero(const char *admin, const char *name);
 
 typedef enum {
     HARNESS_EQ,
