@@ -72,6 +72,8 @@ static void collect_stats(rm_admin_t *a, stat_list_t *out)
         rm_listener_t *l = a->view.listeners[i];
         snprintf(prefix, sizeof(prefix), "http.%s.", l->cfg->hcm.stat_prefix);
         rm_hcm_stats_visit(&l->stats, prefix, stat_push, out);
+        snprintf(prefix, sizeof(prefix), "http.%s.http2.", l->cfg->hcm.stat_prefix);
+        rm_h2_stats_visit(&l->h2_stats, prefix, stat_push, out);
     }
     if (a->view.extra_stats)
         a->view.extra_stats(a->view.ctx, stat_push, out);

@@ -221,7 +221,7 @@ static const rm_yaml_enum_t dns_family_enum = ENUM(dns_family_values);
 static const rm_yaml_enum_value_t codec_values[] = {
     {"AUTO", RM_HTTP_CODEC_AUTO, false},
     {"HTTP1", RM_HTTP_CODEC_HTTP1, false},
-    {"HTTP2", RM_HTTP_CODEC_HTTP2, true},
+    {"HTTP2", RM_HTTP_CODEC_HTTP2, false},
     {"HTTP3", 3, true},
 };
 static const rm_yaml_enum_t codec_enum = ENUM(codec_values);
@@ -232,6 +232,8 @@ static const rm_yaml_range_t port_range = {0, 65535};
 static const rm_yaml_range_t at_least_one = {1, UINT32_MAX};
 static const rm_yaml_range_t priority_range = {0, 128};
 static const rm_yaml_range_t headers_kb_range = {1, 8192};
+static const rm_yaml_range_t h2_window_range = {65535, 2147483647};
+static const rm_yaml_range_t h2_streams_range = {1, 2147483647};
 static const rm_yaml_duration_rule_t positive = {0, true};
 static const rm_yaml_duration_rule_t above_1ms = {1000000, true};
 
@@ -1160,6 +1162,25 @@ static const char http_protocol_options_unsupported[] =
 static const rm_yaml_message_t http_protocol_options_message = {
     "HttpProtocolOptions", http_protocol_options_fields, http_protocol_options_unsupported, NULL, NULL};
 
+/* config.core.v3.Http2ProtocolOptions, decoded into an rm_http2_options_t. */
+#define H2_FIELD(name, range) RM_YAML_FIELD(#name, rm_yaml_decode_uint32, rm_http2_options_t, name, range, 0)
+static const rm_yaml_field_t http2_options_fields[] = {
+    H2_FIELD(max_concurrent_streams, &h2_streams_range),
+    H2_FIELD(initial_stream_window_size, &h2_window_range),
+    H2_FIELD(initial_connection_window_size, &h2_window_range),
+    H2_FIELD(hpack_table_size, NULL),
+    H2_FIELD(max_outbound_control_frames, &at_least_one),
+    H2_FIELD(max_consecutive_inbound_frames_with_empty_payload, NULL),
+    RM_YAML_FIELDS_END,
+};
+static const char http2_options_unsupported[] =
+    "allow_connect allow_metadata max_outbound_frames max_inbound_priority_frames_per_stream "
+    "max_inbound_window_update_frames_per_data_frame_sent stream_error_on_invalid_http_messaging "
+    "override_stream_error_on_invalid_http_message custom_settings_parameters connection_keepalive "
+    "use_oghttp2_codec max_metadata_size";
+static const rm_yaml_message_t http2_options_message = {"Http2ProtocolOptions", http2_options_fields,
+                                                        http2_options_unsupported, NULL, NULL};
+
 static void hcm_init(rm_yaml_decoder_t *d, void *obj)
 {
     rm_http_connection_manager_config_t *h = obj;
@@ -1176,6 +1197,7 @@ static void hcm_init(rm_yaml_decoder_t *d, void *obj)
     h->max_request_line_bytes = 16384;
     h->generate_request_id = true;
     h->use_remote_address = false;
+    rm_http2_options_default(&h->http2);
 }
 
 static int hcm_check(rm_yaml_decoder_t *d, void *obj)
@@ -1206,6 +1228,7 @@ static const rm_yaml_field_t hcm_fields[] = {
               RM_YAML_REQUIRED),
     {"http_filters", rm_yaml_decode_seq, 0, &http_filters_seq, 0},
     {"common_http_protocol_options", rm_yaml_decode_submessage, 0, &http_protocol_options_message, 0},
+    HCM_FIELD("http2_protocol_options", rm_yaml_decode_submessage, http2, &http2_options_message, 0),
     HCM_FIELD("request_headers_timeout", rm_yaml_decode_duration_ms, request_headers_timeout_ms, NULL, 0),
     HCM_FIELD("stream_idle_timeout", rm_yaml_decode_duration_ms, stream_idle_timeout_ms, NULL, 0),
     HCM_FIELD("drain_timeout", rm_yaml_decode_duration_ms, drain_timeout_ms, NULL, 0),
@@ -1216,7 +1239,7 @@ static const rm_yaml_field_t hcm_fields[] = {
     RM_YAML_FIELDS_END,
 };
 static const char hcm_unsupported[] =
-    "rds scoped_routes add_user_agent tracing http_protocol_options http2_protocol_options "
+    "rds scoped_routes add_user_agent tracing http_protocol_options "
     "http3_protocol_options server_name server_header_transformation scheme_header_transformation "
     "stream_flush_timeout request_timeout delayed_close_timeout access_log_flush_interval "
     "flush_access_log_on_new_request access_log_options xff_num_trusted_hops "

@@ -458,7 +458,10 @@ rm_proxy_stream_t *rm_proxy_stream_start(rm_worker_t *w, rm_listener_t *l, const
     ps->upstream_svc_ms = -1;
     ps->req_complete = end_stream;
     RM_STAT_INC(l->stats.downstream_rq_total);
-    RM_STAT_INC(l->stats.downstream_rq_http1_total);
+    if (ps->req.version_minor == 2)
+        RM_STAT_INC(l->stats.downstream_rq_http2_total);
+    else
+        RM_STAT_INC(l->stats.downstream_rq_http1_total);
     RM_STAT_INC(l->stats.downstream_rq_active);
 
     prepare_request_headers(ps);
