@@ -26,6 +26,9 @@
 /* A header block this many times over the advertised list size ends the connection instead of just
  * the stream (bounds the work an HPACK bomb can cause). */
 #define HEADER_KILL_FACTOR 4u
+/* After GOAWAY, how long a connection may take to flush before it is closed regardless: a flooding
+ * client is often not reading at all. */
+#define CLOSE_GRACE_MS 1000u
 
 /* How the codec reaches the proxy; the fuzz harness swaps in an echo. */
 typedef struct {
@@ -73,6 +76,7 @@ struct rm_h2_server_conn {
     bool draining;
     rm_h2_server_conn_t **owner_slot; /* cleared when the connection is freed (fuzz harness) */
     struct event *idle_timer;
+    struct event *close_timer;
     struct event *resume_ev; /* deliver held request bodies; frees the connection when dead */
     struct event *flush_ev;
 };
@@ -195,6 +199,7 @@ static void conn_free(rm_h2_server_conn_t *c)
     if (c->bev)
         bufferevent_free(c->bev);
     event_free(c->idle_timer);
+    event_free(c->close_timer);
     event_free(c->resume_ev);
     event_free(c->flush_ev);
     if (c->owner_slot != NULL)
@@ -224,6 +229,8 @@ static void conn_goaway(rm_h2_server_conn_t *c, uint32_t code)
     c->closing = true;
     if (c->bev)
         bufferevent_disable(c->bev, EV_READ);
+    if (!evtimer_pending(c->close_timer, NULL))
+        arm(c->close_timer, CLOSE_GRACE_MS);
     schedule_flush(c);
 }
 
@@ -770,9 +777,11 @@ static void conn_flush(rm_h2_server_conn_t *c)
     conn_notify_drained(c);
     if (c->dead)
         return;
-    if (!nghttp2_session_want_read(c->session) && !nghttp2_session_want_write(c->session)) {
+    if (!c->closing && !nghttp2_session_want_read(c->session)) {
+        /* nghttp2 ended the session (GOAWAY sent or received and no stream left). */
         c->closing = true;
         bufferevent_disable(c->bev, EV_READ);
+        arm(c->close_timer, CLOSE_GRACE_MS);
     }
     if (c->closing && evbuffer_get_length(out) == 0 && !nghttp2_session_want_write(c->session))
         conn_kill(c);
@@ -858,6 +867,13 @@ static void idle_timeout_cb(evutil_socket_t fd, short what, void *arg)
     conn_goaway(c, NGHTTP2_NO_ERROR);
 }
 
+static void close_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    conn_kill(arg);
+}
+
 /* ---- set-up ---- */
 
 static nghttp2_session_callbacks *make_callbacks(void)
@@ -915,6 +931,7 @@ static rm_h2_server_conn_t *conn_new(rm_worker_t *w, rm_listener_t *l, struct bu
     c->buffer_limit =
         l->cfg->per_connection_buffer_limit_bytes ? l->cfg->per_connection_buffer_limit_bytes : (1u << 20);
     c->idle_timer = evtimer_new(w->base, idle_timeout_cb, c);
+    c->close_timer = evtimer_new(w->base, close_timeout_cb, c);
     c->resume_ev = event_new(w->base, -1, 0, resume_cb, c);
     c->flush_ev = event_new(w->base, -1, 0, flush_cb, c);
     c->next = hw->h2_conns;

@@ -573,7 +573,9 @@ int harness_client_do(harness_client_t *c, const harness_req_t *req, harness_res
     curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, header_cb);
     curl_easy_setopt(h, CURLOPT_HEADERDATA, &x);
     curl_easy_setopt(h, CURLOPT_HTTP_VERSION,
-                     req->http10 ? (long)CURL_HTTP_VERSION_1_0 : (long)CURL_HTTP_VERSION_1_1);
+                     req->http2    ? (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE
+                     : req->http10 ? (long)CURL_HTTP_VERSION_1_0
+                                   : (long)CURL_HTTP_VERSION_1_1);
 
     if (req->watch_rss_pid > 0) {
         curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, xferinfo_cb);

@@ -106,6 +106,7 @@ typedef struct {
     int timeout_ms;              /* whole-transfer timeout; default 10000 */
     bool verify_pattern;         /* don't store the body; count it and check it is the pattern */
     bool http10;                 /* send HTTP/1.0 */
+    bool http2;                  /* HTTP/2 with prior knowledge (h2c) */
     pid_t watch_rss_pid;         /* >0: sample this process\'s VmRSS during the transfer */
 } harness_req_t;
 
