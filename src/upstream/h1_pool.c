@@ -12,6 +12,7 @@
 #include "core/mem.h"
 #include "http/h1_body.h"
 #include "http/h1_parser.h"
+#include "upstream/upstream_ops.h"
 
 typedef enum {
     CONN_CONNECTING,
@@ -19,12 +20,16 @@ typedef enum {
     CONN_BUSY,
 } conn_state_t;
 
-struct rm_upstream_conn {
-    rm_h1_pool_t *pool;
+typedef struct h1_conn h1_conn_t;
+typedef struct h1_pool h1_pool_t;
+
+struct h1_conn {
+    rm_upstream_conn_t super; /* first: the protocol-neutral handle the proxy holds */
+    h1_pool_t *pool;
     struct bufferevent *bev;
     struct event *timer; /* connect timeout, then idle timeout */
     conn_state_t state;
-    rm_upstream_conn_t *prev, *next; /* in pool->idle or pool->busy */
+    h1_conn_t *prev, *next; /* in pool->idle or pool->busy */
 
     const rm_upstream_callbacks_t *cbs;
     void *ctx;
@@ -51,13 +56,14 @@ struct rm_upstream_conn {
     bool destroy_remote;
 };
 
-struct rm_h1_pool {
+struct h1_pool {
+    rm_h1_pool_t super; /* first: the protocol-neutral pool handle */
     struct event_base *base;
     rm_host_t *host;
     rm_cluster_shared_t *shared;
     rm_h1_pool_options_t opts;
-    rm_upstream_conn_t *idle; /* MRU first */
-    rm_upstream_conn_t *busy; /* connecting or busy */
+    h1_conn_t *idle; /* MRU first */
+    h1_conn_t *busy; /* connecting or busy */
     size_t num_conns;
     bool draining;
 };
@@ -73,7 +79,7 @@ const char *rm_upstream_reset_str(rm_upstream_reset_t r)
     return (size_t)r < RM_ARRAY_LEN(reset_names) ? reset_names[r] : "unknown";
 }
 
-static void list_remove(rm_upstream_conn_t **head, rm_upstream_conn_t *c)
+static void list_remove(h1_conn_t **head, h1_conn_t *c)
 {
     if (c->prev)
         c->prev->next = c->next;
@@ -84,7 +90,7 @@ static void list_remove(rm_upstream_conn_t **head, rm_upstream_conn_t *c)
     c->prev = c->next = NULL;
 }
 
-static void list_push(rm_upstream_conn_t **head, rm_upstream_conn_t *c)
+static void list_push(h1_conn_t **head, h1_conn_t *c)
 {
     c->prev = NULL;
     c->next = *head;
@@ -93,7 +99,7 @@ static void list_push(rm_upstream_conn_t **head, rm_upstream_conn_t *c)
     *head = c;
 }
 
-static void pool_maybe_free(rm_h1_pool_t *pool)
+static void pool_maybe_free(h1_pool_t *pool)
 {
     if (pool->draining && pool->num_conns == 0) {
         rm_host_unref(pool->host);
@@ -102,29 +108,33 @@ static void pool_maybe_free(rm_h1_pool_t *pool)
     }
 }
 
+static const rm_upstream_pool_ops_t h1_pool_ops;
+static const rm_upstream_conn_ops_t h1_conn_ops;
+
 rm_h1_pool_t *rm_h1_pool_create(struct event_base *base, rm_host_t *host, rm_cluster_shared_t *shared,
                                 const rm_h1_pool_options_t *opts)
 {
-    rm_h1_pool_t *p = RM_NEW(rm_h1_pool_t);
+    h1_pool_t *p = RM_NEW(h1_pool_t);
+    p->super.ops = &h1_pool_ops;
     p->base = base;
     p->host = rm_host_ref(host);
     p->shared = rm_cluster_shared_ref(shared);
     p->opts = *opts;
-    return p;
+    return &p->super;
 }
 
-size_t rm_h1_pool_num_connections(const rm_h1_pool_t *pool)
+static size_t h1_num_connections(const h1_pool_t *pool)
 {
     return pool->num_conns;
 }
 
-rm_host_t *rm_upstream_conn_host(const rm_upstream_conn_t *c)
+static rm_host_t *h1_host(const h1_conn_t *c)
 {
     return c->pool->host;
 }
 
 /* Closes and frees a connection. `remote` says who closed it (for stats). */
-static void conn_destroy(rm_upstream_conn_t *c, bool remote)
+static void conn_destroy(h1_conn_t *c, bool remote)
 {
     if (c->in_cb > 0) {
         c->destroy_pending = true;
@@ -134,7 +144,7 @@ static void conn_destroy(rm_upstream_conn_t *c, bool remote)
         bufferevent_disable(c->bev, EV_READ | EV_WRITE);
         return;
     }
-    rm_h1_pool_t *pool = c->pool;
+    h1_pool_t *pool = c->pool;
     if (c->state == CONN_IDLE)
         list_remove(&pool->idle, c);
     else
@@ -158,7 +168,7 @@ static void conn_destroy(rm_upstream_conn_t *c, bool remote)
 }
 
 /* Reports a broken exchange to the bound stream (if any) and destroys the connection. */
-static void conn_fail(rm_upstream_conn_t *c, rm_upstream_reset_t reason, bool remote)
+static void conn_fail(h1_conn_t *c, rm_upstream_reset_t reason, bool remote)
 {
     const rm_upstream_callbacks_t *cbs = c->cbs;
     void *ctx = c->ctx;
@@ -174,9 +184,9 @@ static void conn_fail(rm_upstream_conn_t *c, rm_upstream_reset_t reason, bool re
         cbs->on_reset(ctx, reason);
 }
 
-static void conn_to_idle(rm_upstream_conn_t *c)
+static void conn_to_idle(h1_conn_t *c)
 {
-    rm_h1_pool_t *pool = c->pool;
+    h1_pool_t *pool = c->pool;
     list_remove(&pool->busy, c);
     c->state = CONN_IDLE;
     c->cbs = NULL;
@@ -198,7 +208,7 @@ static void conn_to_idle(rm_upstream_conn_t *c)
 }
 
 /* Both directions of the exchange are done: detach the stream's callbacks happen in release. */
-static void conn_exchange_done(rm_upstream_conn_t *c)
+static void conn_exchange_done(h1_conn_t *c)
 {
     bool reusable = c->resp_keep_alive && !c->req_close && !c->pool->draining &&
                     evbuffer_get_length(bufferevent_get_input(c->bev)) == 0 &&
@@ -209,9 +219,9 @@ static void conn_exchange_done(rm_upstream_conn_t *c)
         conn_destroy(c, false);
 }
 
-static int parse_head(rm_upstream_conn_t *c, struct evbuffer *in)
+static int parse_head(h1_conn_t *c, struct evbuffer *in)
 {
-    rm_h1_pool_t *pool = c->pool;
+    h1_pool_t *pool = c->pool;
     for (;;) {
         size_t len = evbuffer_get_length(in);
         if (len == 0)
@@ -287,10 +297,10 @@ static int parse_head(rm_upstream_conn_t *c, struct evbuffer *in)
 }
 
 /* Drives response parsing. Returns false when the connection was destroyed. */
-static bool conn_process_input(rm_upstream_conn_t *c, bool eof)
+static bool conn_process_input(h1_conn_t *c, bool eof)
 {
     struct evbuffer *in = bufferevent_get_input(c->bev);
-    rm_h1_pool_t *pool = c->pool;
+    h1_pool_t *pool = c->pool;
     if (c->state == CONN_IDLE) {
         /* Bytes or EOF on an idle connection: it cannot be reused. */
         if (evbuffer_get_length(in) > 0)
@@ -363,7 +373,7 @@ static bool conn_process_input(rm_upstream_conn_t *c, bool eof)
 /* Writes the request now rather than on the next loop turn; only what the socket does not take is
  * left to the bufferevent (EV_WRITE armed until the buffer drains), which saves toggling EPOLLOUT
  * twice per request. A write error surfaces through the bufferevent's own next write. */
-static void flush_out(rm_upstream_conn_t *c)
+static void flush_out(h1_conn_t *c)
 {
     struct evbuffer *out = bufferevent_get_output(c->bev);
     if (c->state != CONN_BUSY || c->destroy_pending || evbuffer_get_length(out) == 0 || c->write_armed)
@@ -377,14 +387,14 @@ static void flush_out(rm_upstream_conn_t *c)
 
 static void conn_read_cb(struct bufferevent *bev, void *arg)
 {
-    rm_upstream_conn_t *c = arg;
+    h1_conn_t *c = arg;
     (void)bev;
     conn_process_input(c, false);
 }
 
 static void conn_write_cb(struct bufferevent *bev, void *arg)
 {
-    rm_upstream_conn_t *c = arg;
+    h1_conn_t *c = arg;
     if (c->write_armed && evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
         c->write_armed = false;
         bufferevent_disable(bev, EV_WRITE);
@@ -401,8 +411,8 @@ static void arm_timer(struct event *ev, uint64_t ms)
 
 static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 {
-    rm_upstream_conn_t *c = arg;
-    rm_h1_pool_t *pool = c->pool;
+    h1_conn_t *c = arg;
+    h1_pool_t *pool = c->pool;
     if (what & BEV_EVENT_CONNECTED) {
         evtimer_del(c->timer);
         int one = 1;
@@ -416,7 +426,7 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
             conn_to_idle(c);
             return;
         }
-        c->cbs->on_ready(c->ctx, c);
+        c->cbs->on_ready(c->ctx, &c->super);
         return;
     }
     if (c->state == CONN_CONNECTING) {
@@ -454,8 +464,8 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
-    rm_upstream_conn_t *c = arg;
-    rm_h1_pool_t *pool = c->pool;
+    h1_conn_t *c = arg;
+    h1_pool_t *pool = c->pool;
     if (c->state == CONN_CONNECTING) {
         RM_STAT_INC(pool->shared->stats.upstream_cx_connect_timeout);
         RM_STAT_INC(pool->shared->stats.upstream_cx_connect_fail);
@@ -467,10 +477,9 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
     }
 }
 
-rm_upstream_conn_t *rm_h1_pool_acquire(rm_h1_pool_t *pool, const rm_upstream_callbacks_t *cbs, void *ctx,
-                                       bool *ready)
+static h1_conn_t *h1_acquire(h1_pool_t *pool, const rm_upstream_callbacks_t *cbs, void *ctx, bool *ready)
 {
-    rm_upstream_conn_t *c = pool->idle;
+    h1_conn_t *c = pool->idle;
     if (c != NULL) {
         list_remove(&pool->idle, c);
         evtimer_del(c->timer);
@@ -481,7 +490,8 @@ rm_upstream_conn_t *rm_h1_pool_acquire(rm_h1_pool_t *pool, const rm_upstream_cal
         *ready = true;
         return c;
     }
-    c = RM_NEW(rm_upstream_conn_t);
+    c = RM_NEW(h1_conn_t);
+    c->super.ops = &h1_conn_ops;
     c->pool = pool;
     c->cbs = cbs;
     c->ctx = ctx;
@@ -512,7 +522,7 @@ rm_upstream_conn_t *rm_h1_pool_acquire(rm_h1_pool_t *pool, const rm_upstream_cal
     return c;
 }
 
-void rm_h1_pool_drain(rm_h1_pool_t *pool)
+static void h1_drain(h1_pool_t *pool)
 {
     /* Close idle connections before flagging the drain, so the last close does not free the pool
      * under this loop. */
@@ -522,8 +532,7 @@ void rm_h1_pool_drain(rm_h1_pool_t *pool)
     pool_maybe_free(pool);
 }
 
-void rm_upstream_conn_send_head(rm_upstream_conn_t *c, const rm_request_head_t *req, bool has_body,
-                                bool end_stream)
+static void h1_send_head(h1_conn_t *c, const rm_request_head_t *req, bool has_body, bool end_stream)
 {
     struct evbuffer *out = bufferevent_get_output(c->bev);
     c->req_is_head = strcmp(req->method, "HEAD") == 0;
@@ -551,7 +560,7 @@ void rm_upstream_conn_send_head(rm_upstream_conn_t *c, const rm_request_head_t *
     flush_out(c);
 }
 
-void rm_upstream_conn_send_data(rm_upstream_conn_t *c, struct evbuffer *data, bool end_stream)
+static void h1_send_data(h1_conn_t *c, struct evbuffer *data, bool end_stream)
 {
     struct evbuffer *out = bufferevent_get_output(c->bev);
     if (c->req_chunked) {
@@ -566,7 +575,7 @@ void rm_upstream_conn_send_data(rm_upstream_conn_t *c, struct evbuffer *data, bo
     flush_out(c);
 }
 
-void rm_upstream_conn_send_trailers(rm_upstream_conn_t *c, const rm_headers_t *trailers)
+static void h1_send_trailers(h1_conn_t *c, const rm_headers_t *trailers)
 {
     struct evbuffer *out = bufferevent_get_output(c->bev);
     if (c->req_chunked)
@@ -575,12 +584,12 @@ void rm_upstream_conn_send_trailers(rm_upstream_conn_t *c, const rm_headers_t *t
     flush_out(c);
 }
 
-size_t rm_upstream_conn_write_buffered(const rm_upstream_conn_t *c)
+static size_t h1_write_buffered(const h1_conn_t *c)
 {
     return evbuffer_get_length(bufferevent_get_output(c->bev));
 }
 
-void rm_upstream_conn_read_disable(rm_upstream_conn_t *c, bool disable)
+static void h1_read_disable(h1_conn_t *c, bool disable)
 {
     if (c->read_disabled == disable)
         return;
@@ -595,7 +604,7 @@ void rm_upstream_conn_read_disable(rm_upstream_conn_t *c, bool disable)
     }
 }
 
-void rm_upstream_conn_release(rm_upstream_conn_t *c)
+static void h1_release(h1_conn_t *c)
 {
     c->cbs = NULL;
     c->ctx = NULL;
@@ -607,7 +616,7 @@ void rm_upstream_conn_release(rm_upstream_conn_t *c)
         conn_destroy(c, false);
 }
 
-void rm_upstream_conn_abort(rm_upstream_conn_t *c)
+static void h1_abort(h1_conn_t *c)
 {
     c->cbs = NULL;
     c->ctx = NULL;
@@ -617,3 +626,67 @@ void rm_upstream_conn_abort(rm_upstream_conn_t *c)
     }
     conn_destroy(c, false);
 }
+
+/* ---- ops tables (the handles are the first members, so the casts are exact) ---- */
+
+static rm_upstream_conn_t *op_acquire(rm_h1_pool_t *p, const rm_upstream_callbacks_t *cbs, void *ctx,
+                                      bool *ready)
+{
+    return &h1_acquire((h1_pool_t *)p, cbs, ctx, ready)->super;
+}
+static void op_drain(rm_h1_pool_t *p)
+{
+    h1_drain((h1_pool_t *)p);
+}
+static size_t op_num_connections(const rm_h1_pool_t *p)
+{
+    return h1_num_connections((const h1_pool_t *)p);
+}
+static void op_send_head(rm_upstream_conn_t *c, const rm_request_head_t *req, bool has_body, bool end_stream)
+{
+    h1_send_head((h1_conn_t *)c, req, has_body, end_stream);
+}
+static void op_send_data(rm_upstream_conn_t *c, struct evbuffer *data, bool end_stream)
+{
+    h1_send_data((h1_conn_t *)c, data, end_stream);
+}
+static void op_send_trailers(rm_upstream_conn_t *c, const rm_headers_t *trailers)
+{
+    h1_send_trailers((h1_conn_t *)c, trailers);
+}
+static size_t op_write_buffered(const rm_upstream_conn_t *c)
+{
+    return h1_write_buffered((const h1_conn_t *)c);
+}
+static void op_read_disable(rm_upstream_conn_t *c, bool disable)
+{
+    h1_read_disable((h1_conn_t *)c, disable);
+}
+static void op_release(rm_upstream_conn_t *c)
+{
+    h1_release((h1_conn_t *)c);
+}
+static void op_abort(rm_upstream_conn_t *c)
+{
+    h1_abort((h1_conn_t *)c);
+}
+static rm_host_t *op_host(const rm_upstream_conn_t *c)
+{
+    return h1_host((const h1_conn_t *)c);
+}
+
+static const rm_upstream_pool_ops_t h1_pool_ops = {
+    .acquire = op_acquire,
+    .drain = op_drain,
+    .num_connections = op_num_connections,
+};
+static const rm_upstream_conn_ops_t h1_conn_ops = {
+    .send_head = op_send_head,
+    .send_data = op_send_data,
+    .send_trailers = op_send_trailers,
+    .write_buffered = op_write_buffered,
+    .read_disable = op_read_disable,
+    .release = op_release,
+    .abort = op_abort,
+    .host = op_host,
+};
