@@ -151,6 +151,7 @@ typedef struct {
     bool transport_version_seen;  /* in the current ApiConfigSource */
     eds_cluster_tmp_t eds;        /* of the current cluster */
     bool least_request_seen;      /* least_request_lb_config in the current cluster */
+    bool explicit_seen;           /* explicit_http_config in the current HttpProtocolOptions */
     bool round_robin_seen;        /* round_robin_lb_config in the current cluster */
 } loader_t;
 
@@ -236,6 +237,122 @@ static const rm_yaml_range_t h2_window_range = {65535, 2147483647};
 static const rm_yaml_range_t h2_streams_range = {1, 2147483647};
 static const rm_yaml_duration_rule_t positive = {0, true};
 static const rm_yaml_duration_rule_t above_1ms = {1000000, true};
+
+/* config.core.v3.Http2ProtocolOptions, decoded into an rm_http2_options_t. */
+#define H2_FIELD(name, range) RM_YAML_FIELD(#name, rm_yaml_decode_uint32, rm_http2_options_t, name, range, 0)
+static const rm_yaml_field_t http2_options_fields[] = {
+    H2_FIELD(max_concurrent_streams, &h2_streams_range),
+    H2_FIELD(initial_stream_window_size, &h2_window_range),
+    H2_FIELD(initial_connection_window_size, &h2_window_range),
+    H2_FIELD(hpack_table_size, NULL),
+    H2_FIELD(max_outbound_control_frames, &at_least_one),
+    H2_FIELD(max_consecutive_inbound_frames_with_empty_payload, NULL),
+    RM_YAML_FIELDS_END,
+};
+static const char http2_options_unsupported[] =
+    "allow_connect allow_metadata max_outbound_frames max_inbound_priority_frames_per_stream "
+    "max_inbound_window_update_frames_per_data_frame_sent stream_error_on_invalid_http_messaging "
+    "override_stream_error_on_invalid_http_message custom_settings_parameters connection_keepalive "
+    "use_oghttp2_codec max_metadata_size";
+static const rm_yaml_message_t http2_options_message = {"Http2ProtocolOptions", http2_options_fields,
+                                                        http2_options_unsupported, NULL, NULL};
+
+#define NAME_UPSTREAM_HTTP_OPTIONS "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+#define TYPE_UPSTREAM_HTTP_OPTIONS "type.googleapis.com/" NAME_UPSTREAM_HTTP_OPTIONS
+
+/* config.core.v3.Http1ProtocolOptions: accepted only empty (HTTP/1.1 with Remora's defaults). */
+static const rm_yaml_field_t http1_options_fields[] = {
+    RM_YAML_FIELDS_END,
+};
+static const char http1_options_unsupported[] =
+    "allow_absolute_url accept_http_10 default_host_for_http_10 header_key_format enable_trailers "
+    "allow_chunked_length override_stream_error_on_invalid_http_message send_fully_qualified_url "
+    "use_balsa_parser allow_custom_methods ignore_http_11_upgrade";
+static const rm_yaml_message_t http1_options_message = {"Http1ProtocolOptions", http1_options_fields,
+                                                        http1_options_unsupported, NULL, NULL};
+
+/* Per-cluster protocol choice; obj is the rm_cluster_config_t. */
+static int decode_explicit_h1(rm_yaml_decoder_t *d, yaml_node_t *n, void *obj, const rm_yaml_field_t *f)
+{
+    (void)f;
+    rm_cluster_config_t *c = obj;
+    if (c->protocol == RM_UPSTREAM_HTTP2)
+        return rm_yaml_fail(d, "only one of http_protocol_options, http2_protocol_options may be set");
+    c->protocol = RM_UPSTREAM_HTTP1;
+    return rm_yaml_decode_message(d, n, &http1_options_message, c);
+}
+
+static int decode_cluster_h2(rm_yaml_decoder_t *d, yaml_node_t *n, void *obj, const rm_yaml_field_t *f)
+{
+    (void)f;
+    rm_cluster_config_t *c = obj;
+    c->protocol = RM_UPSTREAM_HTTP2;
+    return rm_yaml_decode_message(d, n, &http2_options_message, &c->http2);
+}
+
+static const rm_yaml_field_t explicit_http_fields[] = {
+    {"http2_protocol_options", decode_cluster_h2, 0, NULL, 0},
+    {"http_protocol_options", decode_explicit_h1, 0, NULL, 0},
+    RM_YAML_FIELDS_END,
+};
+static const rm_yaml_message_t explicit_http_message = {"ExplicitHttpConfig", explicit_http_fields,
+                                                        "http3_protocol_options", NULL, NULL};
+
+static int upstream_http_options_check(rm_yaml_decoder_t *d, void *obj)
+{
+    (void)obj;
+    if (L(d)->explicit_seen)
+        return 0;
+    return rm_yaml_fail(d,
+                        "explicit_http_config is required (the other protocol selections are not supported)");
+}
+
+static int decode_explicit_http(rm_yaml_decoder_t *d, yaml_node_t *n, void *obj, const rm_yaml_field_t *f)
+{
+    (void)f;
+    L(d)->explicit_seen = true;
+    return rm_yaml_decode_message(d, n, &explicit_http_message, obj);
+}
+
+static const rm_yaml_field_t upstream_http_options_fields[] = {
+    {"@type", rm_yaml_decode_type_url, 0, TYPE_UPSTREAM_HTTP_OPTIONS, RM_YAML_REQUIRED},
+    {"explicit_http_config", decode_explicit_http, 0, NULL, 0},
+    RM_YAML_FIELDS_END,
+};
+static const char upstream_http_options_unsupported[] =
+    "common_http_protocol_options upstream_http_protocol_options use_downstream_protocol_config "
+    "auto_config http_filters header_validation_config";
+static const rm_yaml_message_t upstream_http_options_message = {
+    "HttpProtocolOptions", upstream_http_options_fields, upstream_http_options_unsupported, NULL,
+    upstream_http_options_check};
+
+/* Cluster.typed_extension_protocol_options: a map from extension name to its typed config. */
+static int decode_typed_protocol_options(rm_yaml_decoder_t *d, yaml_node_t *n, void *obj,
+                                         const rm_yaml_field_t *f)
+{
+    (void)f;
+    char buf[64];
+    if (rm_yaml_is_null(n))
+        return 0;
+    if (n->type != YAML_MAPPING_NODE)
+        return rm_yaml_fail(d, "must be a mapping, not %s", rm_yaml_kind(n, buf, sizeof(buf)));
+    for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+        yaml_node_t *k = yaml_document_get_node(&d->doc, p->key);
+        yaml_node_t *v = yaml_document_get_node(&d->doc, p->value);
+        if (k == NULL || k->type != YAML_SCALAR_NODE)
+            return rm_yaml_fail(d, "keys must be extension names");
+        const char *key = (const char *)k->data.scalar.value;
+        size_t mark = rm_yaml_path_push_key(d, key);
+        if (strcmp(key, NAME_UPSTREAM_HTTP_OPTIONS) != 0)
+            return rm_yaml_fail(
+                d, "protocol options extension is not supported (only " NAME_UPSTREAM_HTTP_OPTIONS ")");
+        L(d)->explicit_seen = false;
+        if (rm_yaml_decode_message(d, v, &upstream_http_options_message, obj) != 0)
+            return -1;
+        rm_yaml_path_pop(d, mark);
+    }
+    return 0;
+}
 
 /* ---- core.v3.Address ---- */
 
@@ -807,6 +924,8 @@ static void cluster_init(rm_yaml_decoder_t *d, void *obj)
     c->dns_lookup_family = RM_DNS_LOOKUP_AUTO;
     c->overprovisioning_factor = 140;
     c->per_connection_buffer_limit_bytes = 1u << 20;
+    c->protocol = RM_UPSTREAM_HTTP1;
+    rm_http2_options_default(&c->http2);
 }
 
 /* type comes before load_assignment: endpoint addresses are checked against it. */
@@ -824,6 +943,8 @@ static const rm_yaml_field_t cluster_fields[] = {
                   &dns_family_enum, 0),
     RM_YAML_FIELD("per_connection_buffer_limit_bytes", rm_yaml_decode_uint32, rm_cluster_config_t,
                   per_connection_buffer_limit_bytes, NULL, 0),
+    {"http2_protocol_options", decode_cluster_h2, 0, NULL, 0},
+    {"typed_extension_protocol_options", decode_typed_protocol_options, 0, NULL, 0},
     {"load_assignment", rm_yaml_decode_submessage, 0, &load_assignment_message, 0},
     {"common_lb_config", rm_yaml_decode_submessage, 0, &common_lb_message, 0},
     {"least_request_lb_config", decode_least_request, 0, NULL, 0},
@@ -833,8 +954,8 @@ static const rm_yaml_field_t cluster_fields[] = {
 static const char cluster_unsupported[] =
     "transport_socket_matches alt_stat_name cluster_type health_checks "
     "max_requests_per_connection circuit_breakers upstream_http_protocol_options "
-    "common_http_protocol_options http_protocol_options http2_protocol_options "
-    "typed_extension_protocol_options dns_failure_refresh_rate respect_dns_ttl dns_resolvers "
+    "common_http_protocol_options http_protocol_options "
+    "dns_failure_refresh_rate respect_dns_ttl dns_resolvers "
     "use_tcp_for_dns_lookups dns_resolution_config typed_dns_resolver_config wait_for_warm_on_init "
     "outlier_detection cleanup_interval upstream_bind_config lb_subset_config ring_hash_lb_config "
     "maglev_lb_config original_dst_lb_config transport_socket metadata protocol_selection "
@@ -1161,25 +1282,6 @@ static const char http_protocol_options_unsupported[] =
     "max_requests_per_connection max_response_headers_kb";
 static const rm_yaml_message_t http_protocol_options_message = {
     "HttpProtocolOptions", http_protocol_options_fields, http_protocol_options_unsupported, NULL, NULL};
-
-/* config.core.v3.Http2ProtocolOptions, decoded into an rm_http2_options_t. */
-#define H2_FIELD(name, range) RM_YAML_FIELD(#name, rm_yaml_decode_uint32, rm_http2_options_t, name, range, 0)
-static const rm_yaml_field_t http2_options_fields[] = {
-    H2_FIELD(max_concurrent_streams, &h2_streams_range),
-    H2_FIELD(initial_stream_window_size, &h2_window_range),
-    H2_FIELD(initial_connection_window_size, &h2_window_range),
-    H2_FIELD(hpack_table_size, NULL),
-    H2_FIELD(max_outbound_control_frames, &at_least_one),
-    H2_FIELD(max_consecutive_inbound_frames_with_empty_payload, NULL),
-    RM_YAML_FIELDS_END,
-};
-static const char http2_options_unsupported[] =
-    "allow_connect allow_metadata max_outbound_frames max_inbound_priority_frames_per_stream "
-    "max_inbound_window_update_frames_per_data_frame_sent stream_error_on_invalid_http_messaging "
-    "override_stream_error_on_invalid_http_message custom_settings_parameters connection_keepalive "
-    "use_oghttp2_codec max_metadata_size";
-static const rm_yaml_message_t http2_options_message = {"Http2ProtocolOptions", http2_options_fields,
-                                                        http2_options_unsupported, NULL, NULL};
 
 static void hcm_init(rm_yaml_decoder_t *d, void *obj)
 {

@@ -1,5 +1,7 @@
 #include "upstream/tl_cluster_manager.h"
 
+#include "upstream/h2_pool.h"
+
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,7 +71,10 @@ rm_h1_pool_t *rm_tlcm_pool(rm_tlcm_t *tl, rm_cluster_t *cluster, rm_host_t *host
         .max_response_headers = 100,
     };
     s->host = host;
-    s->pool = rm_h1_pool_create(tl->worker->base, host, cluster->shared, &opts);
+    if (cluster->protocol == RM_UPSTREAM_HTTP2)
+        s->pool = rm_h2_pool_create(tl->worker->base, host, cluster->shared, &opts, &cluster->http2);
+    else
+        s->pool = rm_h1_pool_create(tl->worker->base, host, cluster->shared, &opts);
     tl->used_slots++;
     return s->pool;
 }
