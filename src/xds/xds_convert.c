@@ -6,6 +6,7 @@
 #include "core/net.h"
 
 #include "core/mem.h"
+#include "envoy/extensions/upstreams/http/v3/http_protocol_options.pb-c.h"
 
 #include <arpa/inet.h>
 #include <math.h>
@@ -28,6 +29,8 @@ typedef Google__Protobuf__Duration Duration;
 typedef Envoy__Config__Cluster__V3__Cluster__SlowStartConfig SlowStartConfig;
 typedef Envoy__Config__Cluster__V3__Cluster__CommonLbConfig CommonLbConfig;
 typedef Envoy__Type__V3__Percent Percent;
+typedef Envoy__Config__Core__V3__Http2ProtocolOptions Http2Options;
+typedef Envoy__Extensions__Upstreams__Http__V3__HttpProtocolOptions UpstreamHttpOptions;
 
 #define MAX_PRIORITY          128u
 #define MAX_DURATION_SECONDS  315576000000ll
@@ -556,14 +559,10 @@ static int check_unsupported(cv_t *c, const Cluster *pb)
         return cv_fail_at(c, "health_checks", "not supported yet");
     if (pb->circuit_breakers != NULL)
         return cv_fail_at(c, "circuit_breakers", "not supported yet");
-    if (pb->http2_protocol_options != NULL)
-        return cv_fail_at(c, "http2_protocol_options", "not supported yet");
     if (pb->outlier_detection != NULL)
         return cv_fail_at(c, "outlier_detection", "not supported yet");
     if (pb->ignore_health_on_host_removal)
         return cv_fail_at(c, "ignore_health_on_host_removal", "not supported yet");
-    if (pb->n_typed_extension_protocol_options > 0)
-        return cv_fail_at(c, "typed_extension_protocol_options", "not supported yet");
     return 0;
 }
 
@@ -661,6 +660,97 @@ static int convert_lb_settings(cv_t *c, const Cluster *pb, rm_cluster_config_t *
     return 0;
 }
 
+/* ---- upstream protocol ---- */
+
+#define NAME_UPSTREAM_HTTP_OPTIONS "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+
+static int convert_http2_options(cv_t *c, const char *key, const Http2Options *h, rm_http2_options_t *out)
+{
+    size_t mark = cv_push(c, key);
+    if (h->max_concurrent_streams != NULL) {
+        if (h->max_concurrent_streams->value < 1 || h->max_concurrent_streams->value > 2147483647u)
+            return cv_fail_at(c, "max_concurrent_streams", "must be 1..2147483647");
+        out->max_concurrent_streams = h->max_concurrent_streams->value;
+    }
+    if (h->initial_stream_window_size != NULL) {
+        uint32_t v = h->initial_stream_window_size->value;
+        if (v < 65535 || v > 2147483647u)
+            return cv_fail_at(c, "initial_stream_window_size", "must be 65535..2147483647");
+        out->initial_stream_window_size = v;
+    }
+    if (h->initial_connection_window_size != NULL) {
+        uint32_t v = h->initial_connection_window_size->value;
+        if (v < 65535 || v > 2147483647u)
+            return cv_fail_at(c, "initial_connection_window_size", "must be 65535..2147483647");
+        out->initial_connection_window_size = v;
+    }
+    cv_pop(c, mark);
+    return 0;
+}
+
+/* typed_extension_protocol_options and the older http2_protocol_options. */
+static int convert_upstream_protocol(cv_t *c, const Cluster *pb, rm_cluster_config_t *out)
+{
+    out->protocol = RM_UPSTREAM_HTTP1;
+    rm_http2_options_default(&out->http2);
+    if (pb->http2_protocol_options != NULL) {
+        out->protocol = RM_UPSTREAM_HTTP2;
+        if (convert_http2_options(c, "http2_protocol_options", pb->http2_protocol_options, &out->http2) != 0)
+            return -1;
+    }
+    for (size_t i = 0; i < pb->n_typed_extension_protocol_options; i++) {
+        const Envoy__Config__Cluster__V3__Cluster__TypedExtensionProtocolOptionsEntry *e =
+            pb->typed_extension_protocol_options[i];
+        size_t mark = cv_push(c, "typed_extension_protocol_options");
+        cv_push(c, e->key);
+        if (strcmp(e->key, NAME_UPSTREAM_HTTP_OPTIONS) != 0)
+            return cv_fail(c, "protocol options extension is not supported (only " NAME_UPSTREAM_HTTP_OPTIONS
+                              ")");
+        if (e->value == NULL ||
+            strcmp(e->value->type_url, "type.googleapis.com/" NAME_UPSTREAM_HTTP_OPTIONS) != 0)
+            return cv_fail(c, "typed config must be a " NAME_UPSTREAM_HTTP_OPTIONS);
+        UpstreamHttpOptions *o = envoy__extensions__upstreams__http__v3__http_protocol_options__unpack(
+            NULL, e->value->value.len, e->value->value.data);
+        if (o == NULL)
+            return cv_fail(c, "cannot decode the typed config");
+        int rc = -1;
+        if (check_unknown_deep(c, &o->base) != 0)
+            goto out;
+        if (o->common_http_protocol_options != NULL) {
+            cv_fail_at(c, "common_http_protocol_options", "not supported yet");
+            goto out;
+        }
+        if (o->upstream_protocol_options_case !=
+                ENVOY__EXTENSIONS__UPSTREAMS__HTTP__V3__HTTP_PROTOCOL_OPTIONS__UPSTREAM_PROTOCOL_OPTIONS_EXPLICIT_HTTP_CONFIG ||
+            o->explicit_http_config == NULL) {
+            cv_fail(c, "explicit_http_config is required (the other protocol selections are not supported)");
+            goto out;
+        }
+        cv_push(c, "explicit_http_config");
+        const Envoy__Extensions__Upstreams__Http__V3__HttpProtocolOptions__ExplicitHttpConfig *x =
+            o->explicit_http_config;
+        switch (x->protocol_config_case) {
+        case ENVOY__EXTENSIONS__UPSTREAMS__HTTP__V3__HTTP_PROTOCOL_OPTIONS__EXPLICIT_HTTP_CONFIG__PROTOCOL_CONFIG_HTTP_PROTOCOL_OPTIONS:
+            out->protocol = RM_UPSTREAM_HTTP1;
+            rc = 0;
+            break;
+        case ENVOY__EXTENSIONS__UPSTREAMS__HTTP__V3__HTTP_PROTOCOL_OPTIONS__EXPLICIT_HTTP_CONFIG__PROTOCOL_CONFIG_HTTP2_PROTOCOL_OPTIONS:
+            out->protocol = RM_UPSTREAM_HTTP2;
+            rc = convert_http2_options(c, "http2_protocol_options", x->http2_protocol_options, &out->http2);
+            break;
+        default:
+            cv_fail(c, "one of http_protocol_options, http2_protocol_options is required");
+            break;
+        }
+    out:
+        envoy__extensions__upstreams__http__v3__http_protocol_options__free_unpacked(o, NULL);
+        if (rc != 0)
+            return -1;
+        cv_pop(c, mark);
+    }
+    return 0;
+}
+
 static int convert_cluster(cv_t *c, const Cluster *pb, const rm_xds_convert_opts_t *opts,
                            rm_cluster_config_t *out)
 {
@@ -686,6 +776,8 @@ static int convert_cluster(cv_t *c, const Cluster *pb, const rm_xds_convert_opts
     }
     if (pb->per_connection_buffer_limit_bytes != NULL)
         out->per_connection_buffer_limit_bytes = pb->per_connection_buffer_limit_bytes->value;
+    if (convert_upstream_protocol(c, pb, out) != 0)
+        return -1;
     if (convert_lb_policy(c, (int)pb->lb_policy, &out->lb_policy) != 0 ||
         convert_lb_settings(c, pb, out) != 0)
         return -1;
