@@ -144,6 +144,10 @@ char *harness_resp_header(const harness_resp_t *resp, const char *name);
 
 /* ---- raw TCP ---- */
 
+/* Polls until something accepts connections on 127.0.0.1:port (a server started by the test that
+ * has no readiness file). 0, or -1 on timeout. */
+int harness_wait_port(int port, int timeout_ms);
+
 /* Connects to 127.0.0.1:port; returns the fd or -1. */
 int harness_tcp_connect(int port, int timeout_ms);
 
