@@ -508,11 +508,12 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 
 /* ---- pool ---- */
 
-static h2_conn_t *conn_new(h2_pool_t *pool)
+/* A connection object around `bev` (not yet connected), linked into the pool. */
+static h2_conn_t *conn_alloc(h2_pool_t *pool, struct bufferevent *bev)
 {
     h2_conn_t *c = RM_NEW(h2_conn_t);
     c->pool = pool;
-    c->bev = bufferevent_socket_new(pool->base, -1, BEV_OPT_CLOSE_ON_FREE);
+    c->bev = bev;
     c->timer = evtimer_new(pool->base, timer_cb, c);
     c->flush_ev = event_new(pool->base, -1, 0, flush_cb, c);
     c->free_ev = event_new(pool->base, -1, 0, free_cb, c);
@@ -548,6 +549,12 @@ static h2_conn_t *conn_new(h2_pool_t *pool)
     pool->num_conns++;
     RM_STAT_INC(pool->shared->stats.upstream_cx_total);
     RM_STAT_INC(pool->host->stats.cx_total);
+    return c;
+}
+
+static h2_conn_t *conn_new(h2_pool_t *pool)
+{
+    h2_conn_t *c = conn_alloc(pool, bufferevent_socket_new(pool->base, -1, BEV_OPT_CLOSE_ON_FREE));
     if (pool->opts.connect_timeout_ms > 0)
         arm_timer(c->timer, pool->opts.connect_timeout_ms);
     if (bufferevent_socket_connect(c->bev, (struct sockaddr *)&pool->host->addr, (int)pool->host->addr_len) !=
@@ -791,3 +798,147 @@ static const rm_upstream_conn_ops_t h2_stream_ops = {
     .abort = op_abort,
     .host = op_host,
 };
+
+/* ---- fuzzing: one connection over a socket pair stand-in, fed raw server bytes ---- */
+
+typedef struct {
+    rm_upstream_conn_t *conn;
+    bool done;
+} fuzz_req_t;
+
+struct rm_h2_pool_fuzz {
+    struct event_base *base;
+    rm_host_t *host;
+    rm_cluster_shared_t *shared;
+    h2_pool_t *pool;
+    h2_conn_t *conn;
+    struct bufferevent *pair[2];
+    fuzz_req_t reqs[2];
+};
+
+static void fz_ready(void *ctx, rm_upstream_conn_t *conn)
+{
+    ((fuzz_req_t *)ctx)->conn = conn;
+}
+static void fz_gone(void *ctx, rm_upstream_reset_t reason)
+{
+    (void)reason;
+    fuzz_req_t *r = ctx;
+    r->conn = NULL;
+    r->done = true;
+}
+static void fz_finish(fuzz_req_t *r)
+{
+    if (r->conn != NULL)
+        rm_upstream_conn_release(r->conn);
+    r->conn = NULL;
+    r->done = true;
+}
+static void fz_headers(void *ctx, rm_response_head_t *head, bool end_stream)
+{
+    (void)head;
+    fuzz_req_t *r = ctx;
+    if (r->conn != NULL)
+        rm_upstream_conn_read_disable(r->conn, true); /* exercise the held-window path */
+    if (end_stream)
+        fz_finish(r);
+}
+static void fz_data(void *ctx, struct evbuffer *data, bool end_stream)
+{
+    fuzz_req_t *r = ctx;
+    evbuffer_drain(data, evbuffer_get_length(data));
+    if (r->conn != NULL)
+        rm_upstream_conn_read_disable(r->conn, false);
+    if (end_stream)
+        fz_finish(r);
+}
+static void fz_trailers(void *ctx, rm_headers_t *trailers)
+{
+    (void)trailers;
+    fz_finish(ctx);
+}
+static const rm_upstream_callbacks_t fz_cbs = {
+    .on_ready = fz_ready,
+    .on_pool_failure = fz_gone,
+    .on_response_headers = fz_headers,
+    .on_response_data = fz_data,
+    .on_response_trailers = fz_trailers,
+    .on_reset = fz_gone,
+};
+
+rm_h2_pool_fuzz_t *rm_h2_pool_fuzz_new(void)
+{
+    rm_h2_pool_fuzz_t *f = RM_NEW(rm_h2_pool_fuzz_t);
+    f->base = event_base_new();
+    const char *err = NULL;
+    f->host = rm_host_create("127.0.0.1", 9, 1, 0, RM_HEALTH_STATUS_UNKNOWN, &err);
+    f->shared = rm_cluster_shared_create("fuzz");
+    rm_h1_pool_options_t opts = {.buffer_limit_bytes = 16384, .max_response_header_bytes = 8192,
+                                 .max_response_headers = 50};
+    rm_http2_options_t h2;
+    rm_http2_options_default(&h2);
+    h2.initial_stream_window_size = 65535;
+    h2.initial_connection_window_size = 65535;
+    f->pool = (h2_pool_t *)rm_h2_pool_create(f->base, f->host, f->shared, &opts, &h2);
+    bufferevent_pair_new(f->base, 0, f->pair);
+    f->conn = conn_alloc(f->pool, f->pair[0]);
+    bufferevent_setcb(f->pair[0], NULL, NULL, NULL, NULL);
+    f->conn->connected = true;
+    RM_STAT_INC(f->shared->stats.upstream_cx_active);
+    RM_STAT_INC(f->host->stats.cx_active);
+    /* Two requests: a GET, and a POST with a body and trailers. */
+    rm_request_head_t req = {.method = "GET", .path = "/a", .authority = "fuzz", .content_length = -1};
+    bool ready = false;
+    rm_upstream_conn_t *a = pool_acquire(&f->pool->super, &fz_cbs, &f->reqs[0], &ready);
+    f->reqs[0].conn = a;
+    rm_upstream_conn_send_head(a, &req, false, true);
+    req.method = "POST";
+    req.path = "/b";
+    rm_upstream_conn_t *b = pool_acquire(&f->pool->super, &fz_cbs, &f->reqs[1], &ready);
+    f->reqs[1].conn = b;
+    rm_upstream_conn_send_head(b, &req, true, false);
+    struct evbuffer *body = evbuffer_new();
+    evbuffer_add(body, "hello", 5);
+    rm_upstream_conn_send_data(b, body, false);
+    evbuffer_free(body);
+    rm_headers_t tr = {0};
+    rm_headers_add_cstr(&tr, "x-sum", "1");
+    rm_upstream_conn_send_trailers(b, &tr);
+    rm_headers_free(&tr);
+    conn_flush(f->conn);
+    return f;
+}
+
+int rm_h2_pool_fuzz_feed(rm_h2_pool_fuzz_t *f, const uint8_t *data, size_t len)
+{
+    h2_conn_t *c = f->conn;
+    if (c == NULL || c->dead)
+        return -1;
+    c->in_recv++;
+    ssize_t rv = nghttp2_session_mem_recv(c->session, data, len);
+    c->in_recv--;
+    if (rv < 0)
+        conn_fail(c, RM_UPSTREAM_RESET_PROTOCOL_ERROR, false);
+    else
+        conn_flush(c);
+    struct evbuffer *out = bufferevent_get_output(f->pair[0]);
+    evbuffer_drain(out, evbuffer_get_length(out));
+    return c->dead ? -1 : 0;
+}
+
+void rm_h2_pool_fuzz_free(rm_h2_pool_fuzz_t *f)
+{
+    for (size_t i = 0; i < 2; i++)
+        if (f->reqs[i].conn != NULL)
+            rm_upstream_conn_abort(f->reqs[i].conn);
+    if (!f->conn->dead)
+        conn_fail(f->conn, RM_UPSTREAM_RESET_LOCAL, false);
+    pool_drain(&f->pool->super);
+    /* Runs the deferred free of the connection (which frees pair[0]), then the pool goes. */
+    event_base_loop(f->base, EVLOOP_NONBLOCK);
+    bufferevent_free(f->pair[1]);
+    rm_host_unref(f->host);
+    rm_cluster_shared_unref(f->shared);
+    event_base_free(f->base);
+    free(f);
+}

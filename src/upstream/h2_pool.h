@@ -19,4 +19,12 @@
 rm_h1_pool_t *rm_h2_pool_create(struct event_base *base, rm_host_t *host, rm_cluster_shared_t *shared,
                                 const rm_h1_pool_options_t *opts, const rm_http2_options_t *h2);
 
+/* A detached pool with one connection (no socket) carrying two requests (a GET; a POST with body and
+ * trailers), fed raw server bytes. For the fuzz harness only. */
+typedef struct rm_h2_pool_fuzz rm_h2_pool_fuzz_t;
+rm_h2_pool_fuzz_t *rm_h2_pool_fuzz_new(void);
+/* Returns -1 once the connection has failed. */
+int rm_h2_pool_fuzz_feed(rm_h2_pool_fuzz_t *f, const uint8_t *data, size_t len);
+void rm_h2_pool_fuzz_free(rm_h2_pool_fuzz_t *f);
+
 #endif
