@@ -74,6 +74,7 @@ struct h2_stream {
 static const rm_upstream_pool_ops_t h2_pool_ops;
 static const rm_upstream_conn_ops_t h2_stream_ops;
 static void conn_flush(h2_conn_t *c);
+static void conn_fail(h2_conn_t *c, rm_upstream_reset_t reason, bool remote);
 
 static void arm_timer(struct event *ev, uint64_t ms)
 {
@@ -111,8 +112,14 @@ static void stream_unlink(h2_stream_t *s)
         s->next->prev = s->prev;
     c->num_streams--;
     s->conn = NULL;
-    if (c->num_streams == 0 && c->connected && !c->dead && c->pool->opts.idle_timeout_ms > 0)
+    if (c->num_streams > 0 || c->dead)
+        return;
+    if (c->goaway) {
+        /* Drained (GOAWAY either way, or the pool is going): nothing will use it again. */
+        conn_fail(c, RM_UPSTREAM_RESET_LOCAL, false);
+    } else if (c->connected && c->pool->opts.idle_timeout_ms > 0) {
         arm_timer(c->timer, c->pool->opts.idle_timeout_ms);
+    }
 }
 
 static void stream_free(h2_stream_t *s)
@@ -873,8 +880,8 @@ rm_h2_pool_fuzz_t *rm_h2_pool_fuzz_new(void)
     const char *err = NULL;
     f->host = rm_host_create("127.0.0.1", 9, 1, 0, RM_HEALTH_STATUS_UNKNOWN, &err);
     f->shared = rm_cluster_shared_create("fuzz");
-    rm_h1_pool_options_t opts = {.buffer_limit_bytes = 16384, .max_response_header_bytes = 8192,
-                                 .max_response_headers = 50};
+    rm_h1_pool_options_t opts = {
+        .buffer_limit_bytes = 16384, .max_response_header_bytes = 8192, .max_response_headers = 50};
     rm_http2_options_t h2;
     rm_http2_options_default(&h2);
     h2.initial_stream_window_size = 65535;
