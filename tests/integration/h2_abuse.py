@@ -1,13 +1,15 @@
 #!/usr/bin/python3
 """HTTP/2 clients that misbehave on purpose, for test_h2_downstream.c.
 
-usage: h2_abuse.py CASE HOST PORT
+usage: h2_abuse.py CASE HOST PORT [ARG]
 
 Frames are written raw (hyperframe + hpack from Debian's python3-h2) so that a case can break the
 rules a well-behaved library would enforce. Each case prints one line the C test checks:
   closed goaway=<code|none>   the server ended the connection (EOF or reset), GOAWAY code if seen
   sent <bytes>                stall_upload: bytes the server let us send before its windows closed
   status <code> / second <code>  oversized_headers
+  received <bytes> rss_kb <kB>   stall_download (ARG: remora's pid, whose RSS is read while stalled)
+  goaway <code> last <id> status <code>   drain (ARG: remora's pid; the case sends it SIGTERM)
 Exit status 0 unless the case could not run at all.
 """
 import socket
@@ -232,6 +234,110 @@ def case_stall_upload(host, port):
     print("sent %d" % sent)
 
 
+def new_client(host, port, settings=None):
+    s = connect(host, port)
+    conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, header_encoding="utf-8"))
+    conn.initiate_connection()
+    if settings:
+        conn.update_settings(settings)
+    s.sendall(conn.data_to_send())
+    return s, conn
+
+
+def case_too_many_streams(host, port):
+    # Raw frames: python-h2 would respect the server's limit, which is the point to ignore.
+    s = connect(host, port)
+    enc = Encoder()
+    ack = SettingsFrame(0)
+    ack.flags.add("ACK")
+    out = [PREFACE, SettingsFrame(0).serialize()]
+    s.sendall(b"".join(out))
+    # Read the server's SETTINGS first (so its limit is in force), acknowledge it, then open 80.
+    buf = b""
+    while len(buf) < 9 or len(buf) < 9 + int.from_bytes(buf[0:3], "big"):
+        buf += s.recv(65536)
+    n = 80
+    frames = [ack.serialize()]
+    for i in range(n):
+        hf = HeadersFrame(1 + 2 * i)
+        hf.data = enc.encode(request_headers("%s:%d" % (host, port), "/delay/300"))
+        hf.flags.add("END_HEADERS")
+        hf.flags.add("END_STREAM")
+        frames.append(hf.serialize())
+    t = send_in_background(s, b"".join(frames))
+    report_closed(read_until_closed(s))
+    t.join(5)
+
+
+
+def rss_kb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return -1
+
+
+def case_stall_download(host, port, pid):
+    s, conn = new_client(host, port)
+    conn.send_headers(1, request_headers("%s:%d" % (host, port), "/bytes/209715200"), end_stream=True)
+    s.sendall(conn.data_to_send())
+    received = 0
+    s.settimeout(0.2)
+    last = time.monotonic()
+    # Never acknowledge DATA: the server may send one stream window, then it must wait.
+    while time.monotonic() - last < 3.0:
+        try:
+            data = s.recv(65536)
+        except socket.timeout:
+            continue
+        if not data:
+            break
+        for ev in conn.receive_data(data):
+            if isinstance(ev, h2.events.DataReceived):
+                received += len(ev.data)
+                last = time.monotonic()
+    print("received %d rss_kb %d" % (received, rss_kb(int(pid))))
+
+
+def case_drain(host, port, pid):
+    import os
+    import signal
+    s, conn = new_client(host, port)
+    conn.send_headers(1, request_headers("%s:%d" % (host, port), "/delay/1500"), end_stream=True)
+    s.sendall(conn.data_to_send())
+    # Wait until the server has seen the stream (its SETTINGS ACK of ours follows our HEADERS),
+    # then start the graceful shutdown while the upstream still holds the request.
+    acked = False
+    while not acked:
+        for ev in conn.receive_data(s.recv(65536)):
+            if isinstance(ev, h2.events.SettingsAcknowledged):
+                acked = True
+        s.sendall(conn.data_to_send())
+    os.kill(int(pid), signal.SIGTERM)
+    # Raw frames from here: python-h2 stops accepting frames once it has seen GOAWAY.
+    from hpack import Decoder
+    dec = Decoder()
+    goaway = last = status = None
+    buf = b""
+    end = time.monotonic() + 30
+    while time.monotonic() < end and (status is None or goaway is None):
+        data = s.recv(65536)
+        if not data:
+            break
+        buf += data
+        while len(buf) >= 9 and len(buf) >= 9 + int.from_bytes(buf[0:3], "big"):
+            length = int.from_bytes(buf[0:3], "big")
+            ftype, sid, payload = buf[3], int.from_bytes(buf[5:9], "big") & 0x7FFFFFFF, buf[9:9 + length]
+            if ftype == 7:
+                last = int.from_bytes(payload[0:4], "big") & 0x7FFFFFFF
+                goaway = int.from_bytes(payload[4:8], "big")
+            elif ftype == 1 and sid == 1:
+                status = dict(dec.decode(payload)).get(":status")
+            buf = buf[9 + length:]
+    print("goaway %s last %s status %s" % (goaway, last, status))
+
+
 CASES = {
     "rapid_reset": case_rapid_reset,
     "continuation_flood": case_continuation_flood,
@@ -241,10 +347,13 @@ CASES = {
     "hpack_bomb": case_hpack_bomb,
     "oversized_headers": case_oversized_headers,
     "stall_upload": case_stall_upload,
+    "too_many_streams": case_too_many_streams,
+    "stall_download": case_stall_download,
+    "drain": case_drain,
 }
 
 if __name__ == "__main__":
-    if len(sys.argv) != 4 or sys.argv[1] not in CASES:
+    if len(sys.argv) not in (4, 5) or sys.argv[1] not in CASES:
         sys.stderr.write(__doc__)
         sys.exit(2)
-    CASES[sys.argv[1]](sys.argv[2], int(sys.argv[3]))
+    CASES[sys.argv[1]](sys.argv[2], int(sys.argv[3]), *sys.argv[4:])

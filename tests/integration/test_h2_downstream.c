@@ -274,14 +274,22 @@ static void test_h2_large_upload_bounded(void **state)
 
 /* Runs tests/integration/h2_abuse.py CASE against the listener; returns its stdout (caller frees)
  * after asserting it exited 0. */
+static char *run_abuse_arg(const char *casename, const char *extra);
+
 static char *run_abuse(const char *casename)
+{
+    return run_abuse_arg(casename, NULL);
+}
+
+/* extra: a fourth argument for the cases that need one (NULL: none). */
+static char *run_abuse_arg(const char *casename, const char *extra)
 {
     const char *src = getenv("REMORA_SOURCE_DIR");
     IT_ASSERT(src != NULL, "REMORA_SOURCE_DIR not set");
     char *script = harness_fmt("%s/tests/integration/h2_abuse.py", src);
     char *port = harness_fmt("%d", g_port);
     char *name = harness_fmt("abuse-%s", casename);
-    char *argv[] = {"/usr/bin/python3", script, (char *)casename, "127.0.0.1", port, NULL};
+    char *argv[] = {"/usr/bin/python3", script, (char *)casename, "127.0.0.1", port, (char *)extra, NULL};
     harness_proc_t *p = harness_spawn(name, argv, NULL);
     IT_ASSERT(p != NULL, "cannot run %s", script);
     int status = 0;
@@ -381,6 +389,50 @@ static void test_oversized_header_list_gets_431(void **state)
     free(out);
 }
 
+static void test_max_concurrent_streams_enforced(void **state)
+{
+    (void)state;
+    /* 80 streams at once, after acknowledging SETTINGS that allow 50: nghttp2 treats the excess as a
+     * connection error (RFC 9113 5.1.2 allows that or refusing the streams): GOAWAY PROTOCOL_ERROR. */
+    char *out = run_abuse("too_many_streams");
+    IT_ASSERT(strstr(out, "closed goaway=1") != NULL, "expected GOAWAY PROTOCOL_ERROR: %s", out);
+    free(out);
+    expect_h2_get_ok("after too many streams");
+}
+
+static void test_slow_reader_closes_the_window(void **state)
+{
+    (void)state;
+    /* A client that never acknowledges DATA gets one stream window (64 KiB here) of a 200 MB
+     * response; the upstream is paused instead of remora buffering the rest. */
+    char *pid = harness_fmt("%d", (int)g_remora->proc->pid);
+    char *out = run_abuse_arg("stall_download", pid);
+    unsigned long long received = 0;
+    long rss = 0;
+    IT_ASSERT(sscanf(out, "received %llu rss_kb %ld", &received, &rss) == 2, "unexpected output: %s", out);
+    IT_ASSERT(received > 0 && received <= 65535, "client received %llu bytes without acknowledging any",
+              received);
+    IT_ASSERT(rss > 0 && rss < HWM_LIMIT_KB, "remora RSS %ld kB while the client stalls", rss);
+    free(out);
+    free(pid);
+    expect_h2_get_ok("after the stalled download");
+}
+
+/* Last: shuts remora down (SIGTERM, graceful). */
+static void test_drain_sends_goaway_and_finishes_streams(void **state)
+{
+    (void)state;
+    char *pid = harness_fmt("%d", (int)g_remora->proc->pid);
+    char *out = run_abuse_arg("drain", pid);
+    free(pid);
+    /* GOAWAY with NO_ERROR naming stream 1, and stream 1 still answered. */
+    IT_ASSERT(strstr(out, "goaway 0 last 1 status 200") != NULL, "unexpected: %s", out);
+    int status = 0;
+    IT_ASSERT(harness_proc_wait(g_remora->proc, 20000, &status) == 0, "remora did not exit after draining");
+    IT_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0, "remora exit status %d", status);
+    free(out);
+}
+
 int main(void)
 {
     /* As in test_streaming.c: without ASan's quarantine, RSS in a sanitizer build still measures the
@@ -406,6 +458,9 @@ int main(void)
         cmocka_unit_test(test_abuse_empty_data_flood),
         cmocka_unit_test(test_abuse_hpack_bomb),
         cmocka_unit_test(test_oversized_header_list_gets_431),
+        cmocka_unit_test(test_max_concurrent_streams_enforced),
+        cmocka_unit_test(test_slow_reader_closes_the_window),
+        cmocka_unit_test(test_drain_sends_goaway_and_finishes_streams),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -34,6 +34,7 @@ static int g_port;
 static int g_origin; /* nghttpd */
 static int g_goaway; /* h2_upstream.py */
 static harness_cp_t *g_cp;
+static int g_refused_fd[1] = {-1};
 static char *g_docroot;
 
 /* A harness cluster (flow mapping) with extra fields appended. */
@@ -115,6 +116,9 @@ static int group_setup(void **state)
         "clusters:\n- name: through\n  connect_timeout: 1s\n  endpoints:\n  - {address: 127.0.0.1:9}\n", 0);
     if (g_origin < 0 || g_goaway < 0 || g_cp == NULL)
         return -1;
+    int refused = harness_refused_port(g_refused_fd);
+    if (refused < 0)
+        return -1;
     char *opts1 = harness_fmt(H2_OPTS, 100);
     char *opts2 = harness_fmt(H2_OPTS, 2);
     char *clusters[] = {
@@ -123,11 +127,14 @@ static int group_setup(void **state)
         /* the older cluster-level field */
         cluster_with("goaway", g_goaway, "http2_protocol_options: {}"),
         cluster_with("cp", g_cp->port, opts1),
+        cluster_with("h2dead", refused, opts1),
     };
     harness_listener_spec_t listener = {
         .virtual_hosts =
             "[{name: narrow, domains: [\"narrow\"], routes: [{match: {prefix: \"/\"}, route: {cluster: "
             "h2narrow, timeout: 60s}}]},"
+            " {name: dead, domains: [\"dead\"], routes: [{match: {prefix: \"/\"}, route: {cluster: "
+            "h2dead}}]},"
             " {name: goaway, domains: [\"goaway\"], routes: [{match: {prefix: \"/\"}, route: {cluster: "
             "goaway, timeout: 10s}}]},"
             " {name: all, domains: [\"*\"], routes: [{match: {prefix: \"/\"}, route: {cluster: h2, "
@@ -143,7 +150,7 @@ static int group_setup(void **state)
     };
     harness_listener_spec_t listeners[] = {listener, grpc};
     char *yaml = harness_yaml_bootstrap(listeners, 2, clusters, sizeof(clusters) / sizeof(clusters[0]));
-    for (size_t i = 0; i < 4; i++)
+    for (size_t i = 0; i < sizeof(clusters) / sizeof(clusters[0]); i++)
         free(clusters[i]);
     free(opts1);
     free(opts2);
@@ -163,6 +170,7 @@ static int group_teardown(void **state)
         harness_proc_mem_kb(g_remora->proc->pid, &rss, &hwm) == 0)
         fprintf(stderr, "remora memory at the end: VmRSS %ld kB, VmHWM %ld kB\n", rss, hwm);
     harness_kill_all();
+    harness_close_fds(g_refused_fd, 1);
     free(g_docroot);
     return 0;
 }
@@ -330,6 +338,23 @@ static void test_goaway_drains_gracefully(void **state)
     free(url);
 }
 
+static void test_connect_failure_is_502(void **state)
+{
+    (void)state;
+    char *url = harness_fmt("http://127.0.0.1:%d/x", g_port);
+    const char *const hdrs[] = {"Host: dead", NULL};
+    for (int h2 = 0; h2 < 2; h2++) {
+        harness_req_t req = {.url = url, .headers = hdrs, .http2 = h2};
+        harness_resp_t resp;
+        IT_ASSERT(harness_http(&req, &resp) == 0, "request: %s", resp.error);
+        IT_ASSERT(resp.status == 502, "status %ld", resp.status);
+        IT_ASSERT(strstr(resp.body, "connection failure") != NULL, "body: %s", resp.body);
+        harness_resp_free(&resp);
+    }
+    IT_ASSERT(stat_of("cluster.h2dead.upstream_cx_connect_fail") >= 2, "connect failures not counted");
+    free(url);
+}
+
 static void test_grpc_unary_through_proxy(void **state)
 {
     (void)state;
@@ -409,6 +434,7 @@ int main(void)
         cmocka_unit_test(test_large_bodies_bounded),
         cmocka_unit_test(test_multiplexing_and_stream_limit),
         cmocka_unit_test(test_goaway_drains_gracefully),
+        cmocka_unit_test(test_connect_failure_is_502),
         cmocka_unit_test(test_grpc_unary_through_proxy),
         cmocka_unit_test(test_grpc_bidi_stream_through_proxy),
     };
