@@ -77,7 +77,8 @@ struct rm_h2_server_conn {
     rm_h2_server_conn_t **owner_slot; /* cleared when the connection is freed (fuzz harness) */
     struct event *idle_timer;
     struct event *close_timer;
-    struct event *resume_ev; /* deliver held request bodies; frees the connection when dead */
+    struct event *headers_timer; /* a header block is open (HEADERS without END_HEADERS yet) */
+    struct event *resume_ev;     /* deliver held request bodies; frees the connection when dead */
     struct event *flush_ev;
 };
 
@@ -200,6 +201,7 @@ static void conn_free(rm_h2_server_conn_t *c)
         bufferevent_free(c->bev);
     event_free(c->idle_timer);
     event_free(c->close_timer);
+    event_free(c->headers_timer);
     event_free(c->resume_ev);
     event_free(c->flush_ev);
     if (c->owner_slot != NULL)
@@ -512,6 +514,9 @@ static void deliver_body(h2_stream_t *s, struct evbuffer *data, bool end_stream)
 static int on_begin_headers(nghttp2_session *session, const nghttp2_frame *frame, void *user_data)
 {
     rm_h2_server_conn_t *c = user_data;
+    uint64_t hto = c->listener->cfg->hcm.request_headers_timeout_ms;
+    if (frame->hd.type == NGHTTP2_HEADERS && hto > 0)
+        arm(c->headers_timer, hto); /* one header block at a time per connection (RFC 9113 6.10) */
     if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST)
         return 0;
     h2_stream_t *s = stream_new(c, frame->hd.stream_id);
@@ -595,6 +600,7 @@ static int on_frame_recv(nghttp2_session *session, const nghttp2_frame *frame, v
     bool end = (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
     switch (frame->hd.type) {
     case NGHTTP2_HEADERS:
+        evtimer_del(c->headers_timer);
         if (s == NULL || c->closing)
             break;
         if (!s->started && frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
@@ -867,6 +873,19 @@ static void idle_timeout_cb(evutil_socket_t fd, short what, void *arg)
     conn_goaway(c, NGHTTP2_NO_ERROR);
 }
 
+static void headers_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    rm_h2_server_conn_t *c = arg;
+    if (c->dead || c->closing)
+        return;
+    /* A header block left open holds the whole connection (nothing else may be sent meanwhile). */
+    RM_STAT_INC(c->listener->stats.downstream_rq_header_timeout);
+    RM_LOG_DEBUG("h2 downstream %s: request headers timeout", c->peer);
+    conn_goaway(c, NGHTTP2_PROTOCOL_ERROR);
+}
+
 static void close_timeout_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
@@ -932,6 +951,7 @@ static rm_h2_server_conn_t *conn_new(rm_worker_t *w, rm_listener_t *l, struct bu
         l->cfg->per_connection_buffer_limit_bytes ? l->cfg->per_connection_buffer_limit_bytes : (1u << 20);
     c->idle_timer = evtimer_new(w->base, idle_timeout_cb, c);
     c->close_timer = evtimer_new(w->base, close_timeout_cb, c);
+    c->headers_timer = evtimer_new(w->base, headers_timeout_cb, c);
     c->resume_ev = event_new(w->base, -1, 0, resume_cb, c);
     c->flush_ev = event_new(w->base, -1, 0, flush_cb, c);
     c->next = hw->h2_conns;

@@ -118,6 +118,15 @@ def case_continuation_flood(host, port):
     t.join(5)
 
 
+def case_slow_headers(host, port):
+    s = connect(host, port)
+    hf = HeadersFrame(1)
+    hf.data = Encoder().encode(request_headers("%s:%d" % (host, port), "/status/200"))
+    hf.flags.add("END_STREAM")  # no END_HEADERS, and no CONTINUATION ever follows
+    s.sendall(PREFACE + SettingsFrame(0).serialize() + hf.serialize())
+    report_closed(read_until_closed(s))
+
+
 def flood(host, port, frame_bytes, count):
     s = connect(host, port)
     # A tiny receive buffer and no reading: the server's acknowledgements pile up on its side.
@@ -348,6 +357,7 @@ CASES = {
     "oversized_headers": case_oversized_headers,
     "stall_upload": case_stall_upload,
     "too_many_streams": case_too_many_streams,
+    "slow_headers": case_slow_headers,
     "stall_download": case_stall_download,
     "drain": case_drain,
 }

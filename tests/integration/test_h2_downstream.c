@@ -61,7 +61,8 @@ static int group_setup(void **state)
         .hcm_extra =
             "http2_protocol_options: {max_concurrent_streams: 50, initial_stream_window_size: 65535, "
             "initial_connection_window_size: 1048576}\n"
-            "max_request_headers_kb: 8",
+            "max_request_headers_kb: 8\n"
+            "request_headers_timeout: 2s",
         .virtual_hosts = "[{name: all, domains: [\"*\"], routes: ["
                          "{match: {prefix: \"/stalled\"}, route: {cluster: stalled, timeout: 0s}}, "
                          "{match: {prefix: \"/\"}, route: {cluster: backend, timeout: 60s}}]}]",
@@ -418,6 +419,14 @@ static void test_slow_reader_closes_the_window(void **state)
     expect_h2_get_ok("after the stalled download");
 }
 
+static void test_open_header_block_times_out(void **state)
+{
+    (void)state;
+    /* HEADERS without END_HEADERS and nothing after: the connection is closed after
+     * request_headers_timeout (2 s here) instead of being held forever. */
+    abuse_case("slow_headers", "http.ingress_http.downstream_rq_header_timeout", "open header block");
+}
+
 /* Last: shuts remora down (SIGTERM, graceful). */
 static void test_drain_sends_goaway_and_finishes_streams(void **state)
 {
@@ -460,6 +469,7 @@ int main(void)
         cmocka_unit_test(test_oversized_header_list_gets_431),
         cmocka_unit_test(test_max_concurrent_streams_enforced),
         cmocka_unit_test(test_slow_reader_closes_the_window),
+        cmocka_unit_test(test_open_header_block_times_out),
         cmocka_unit_test(test_drain_sends_goaway_and_finishes_streams),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
