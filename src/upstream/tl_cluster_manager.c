@@ -57,9 +57,14 @@ static void slots_rehash(rm_tlcm_t *tl, size_t new_size)
 rm_h1_pool_t *rm_tlcm_pool(rm_tlcm_t *tl, rm_cluster_t *cluster, rm_host_t *host)
 {
     rm_tl_pool_slot_t *s = slot_find(tl, host);
-    if (s->host != NULL)
+    if (s->host != NULL && s->protocol == cluster->protocol)
         return s->pool;
-    if ((tl->used_slots + 1) * 2 > tl->num_slots) {
+    bool reuse_slot = s->host != NULL;
+    if (reuse_slot) {
+        /* The cluster switched protocols: in-flight exchanges finish on the old pool. */
+        rm_h1_pool_drain(s->pool);
+        s->pool = NULL;
+    } else if ((tl->used_slots + 1) * 2 > tl->num_slots) {
         slots_rehash(tl, tl->num_slots * 2);
         s = slot_find(tl, host);
     }
@@ -71,11 +76,13 @@ rm_h1_pool_t *rm_tlcm_pool(rm_tlcm_t *tl, rm_cluster_t *cluster, rm_host_t *host
         .max_response_headers = 100,
     };
     s->host = host;
+    s->protocol = cluster->protocol;
     if (cluster->protocol == RM_UPSTREAM_HTTP2)
         s->pool = rm_h2_pool_create(tl->worker->base, host, cluster->shared, &opts, &cluster->http2);
     else
         s->pool = rm_h1_pool_create(tl->worker->base, host, cluster->shared, &opts);
-    tl->used_slots++;
+    if (!reuse_slot)
+        tl->used_slots++;
     return s->pool;
 }
 
