@@ -80,6 +80,8 @@ static void collect_stats(rm_admin_t *a, stat_list_t *out)
             snprintf(prefix, sizeof(prefix), "listener.%s.ssl.", l->stat_addr);
             rm_tls_stats_visit(&l->ssl_stats, prefix, stat_push, out);
         }
+        snprintf(prefix, sizeof(prefix), "http.%s.http2.", l->cfg->hcm.stat_prefix);
+        rm_h2_stats_visit(&l->h2_stats, prefix, stat_push, out);
     }
     if (a->view.extra_stats)
         a->view.extra_stats(a->view.ctx, stat_push, out);

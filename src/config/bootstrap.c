@@ -41,15 +41,14 @@ _Static_assert(sizeof(rm_tls_protocol_t) == sizeof(int), "enum size");
 #define TYPE_STDERR_LOG "type.googleapis.com/envoy.extensions.access_loggers.stream.v3.StderrAccessLog"
 #define TYPE_FILE_LOG   "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog"
 
-#define NAME_HCM                   "envoy.filters.network.http_connection_manager"
-#define NAME_ROUTER                "envoy.filters.http.router"
-#define NAME_STDOUT_LOG            "envoy.access_loggers.stdout"
-#define NAME_STDERR_LOG            "envoy.access_loggers.stderr"
-#define NAME_FILE_LOG              "envoy.access_loggers.file"
-#define TYPE_FAIL_FAST             RM_FAIL_FAST_TYPE_URL
-#define NAME_FAIL_FAST             RM_FAIL_FAST_EXTENSION
-#define NAME_HTTP_PROTOCOL_OPTIONS "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
-#define NAME_PREVIOUS_HOSTS        "envoy.retry_host_predicates.previous_hosts"
+#define NAME_HCM            "envoy.filters.network.http_connection_manager"
+#define NAME_ROUTER         "envoy.filters.http.router"
+#define NAME_STDOUT_LOG     "envoy.access_loggers.stdout"
+#define NAME_STDERR_LOG     "envoy.access_loggers.stderr"
+#define NAME_FILE_LOG       "envoy.access_loggers.file"
+#define TYPE_FAIL_FAST      RM_FAIL_FAST_TYPE_URL
+#define NAME_FAIL_FAST      RM_FAIL_FAST_EXTENSION
+#define NAME_PREVIOUS_HOSTS "envoy.retry_host_predicates.previous_hosts"
 #define TYPE_PREVIOUS_HOSTS                                                                                  \
     "type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate"
 #define NAME_PREVIOUS_PRIORITIES "envoy.retry_priorities.previous_priorities"
@@ -171,6 +170,7 @@ typedef struct {
     rm_socket_address_config_t hc_address; /* health_check_config.address being decoded */
     bool hc_kind_seen;                     /* a health checker in the current HealthCheck */
     bool cb_priority_seen[2];              /* circuit_breakers thresholds priorities in the current cluster */
+    bool explicit_seen;                    /* explicit_http_config in the current HttpProtocolOptions */
 } loader_t;
 
 static loader_t *L(rm_yaml_decoder_t *d)
@@ -240,7 +240,7 @@ static const rm_yaml_enum_t dns_family_enum = ENUM(dns_family_values);
 static const rm_yaml_enum_value_t codec_values[] = {
     {"AUTO", RM_HTTP_CODEC_AUTO, false},
     {"HTTP1", RM_HTTP_CODEC_HTTP1, false},
-    {"HTTP2", RM_HTTP_CODEC_HTTP2, true},
+    {"HTTP2", RM_HTTP_CODEC_HTTP2, false},
     {"HTTP3", 3, true},
 };
 static const rm_yaml_enum_t codec_enum = ENUM(codec_values);
@@ -251,8 +251,98 @@ static const rm_yaml_range_t port_range = {0, 65535};
 static const rm_yaml_range_t at_least_one = {1, UINT32_MAX};
 static const rm_yaml_range_t priority_range = {0, 128};
 static const rm_yaml_range_t headers_kb_range = {1, 8192};
+static const rm_yaml_range_t h2_window_range = {65535, 2147483647};
+static const rm_yaml_range_t h2_streams_range = {1, 2147483647};
 static const rm_yaml_duration_rule_t positive = {0, true};
 static const rm_yaml_duration_rule_t above_1ms = {1000000, true};
+
+/* config.core.v3.Http2ProtocolOptions, decoded into an rm_http2_options_t. */
+#define H2_FIELD(name, range) RM_YAML_FIELD(#name, rm_yaml_decode_uint32, rm_http2_options_t, name, range, 0)
+static const rm_yaml_field_t http2_options_fields[] = {
+    H2_FIELD(max_concurrent_streams, &h2_streams_range),
+    H2_FIELD(initial_stream_window_size, &h2_window_range),
+    H2_FIELD(initial_connection_window_size, &h2_window_range),
+    H2_FIELD(hpack_table_size, NULL),
+    H2_FIELD(max_outbound_control_frames, &at_least_one),
+    H2_FIELD(max_consecutive_inbound_frames_with_empty_payload, NULL),
+    RM_YAML_FIELDS_END,
+};
+static const char http2_options_unsupported[] =
+    "allow_connect allow_metadata max_outbound_frames max_inbound_priority_frames_per_stream "
+    "max_inbound_window_update_frames_per_data_frame_sent stream_error_on_invalid_http_messaging "
+    "override_stream_error_on_invalid_http_message custom_settings_parameters connection_keepalive "
+    "use_oghttp2_codec max_metadata_size";
+static const rm_yaml_message_t http2_options_message = {"Http2ProtocolOptions", http2_options_fields,
+                                                        http2_options_unsupported, NULL, NULL};
+
+#define NAME_UPSTREAM_HTTP_OPTIONS "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+#define TYPE_UPSTREAM_HTTP_OPTIONS "type.googleapis.com/" NAME_UPSTREAM_HTTP_OPTIONS
+
+/* config.core.v3.Http1ProtocolOptions: accepted only empty (HTTP/1.1 with Remora's defaults). */
+static const rm_yaml_field_t http1_options_fields[] = {
+    RM_YAML_FIELDS_END,
+};
+static const char http1_options_unsupported[] =
+    "allow_absolute_url accept_http_10 default_host_for_http_10 header_key_format enable_trailers "
+    "allow_chunked_length override_stream_error_on_invalid_http_message send_fully_qualified_url "
+    "use_balsa_parser allow_custom_methods ignore_http_11_upgrade";
+static const rm_yaml_message_t http1_options_message = {"Http1ProtocolOptions", http1_options_fields,
+                                                        http1_options_unsupported, NULL, NULL};
+
+/* Per-cluster protocol choice; obj is the rm_cluster_config_t. */
+static int decode_explicit_h1(rm_yaml_decoder_t *d, yaml_node_t *n, void *obj, const rm_yaml_field_t *f)
+{
+    (void)f;
+    rm_cluster_config_t *c = obj;
+    if (c->protocol == RM_UPSTREAM_HTTP2)
+        return rm_yaml_fail(d, "only one of http_protocol_options, http2_protocol_options may be set");
+    c->protocol = RM_UPSTREAM_HTTP1;
+    return rm_yaml_decode_message(d, n, &http1_options_message, c);
+}
+
+static int decode_cluster_h2(rm_yaml_decoder_t *d, yaml_node_t *n, void *obj, const rm_yaml_field_t *f)
+{
+    (void)f;
+    rm_cluster_config_t *c = obj;
+    c->protocol = RM_UPSTREAM_HTTP2;
+    return rm_yaml_decode_message(d, n, &http2_options_message, &c->http2);
+}
+
+static const rm_yaml_field_t explicit_http_fields[] = {
+    {"http2_protocol_options", decode_cluster_h2, 0, NULL, 0},
+    {"http_protocol_options", decode_explicit_h1, 0, NULL, 0},
+    RM_YAML_FIELDS_END,
+};
+static const rm_yaml_message_t explicit_http_message = {"ExplicitHttpConfig", explicit_http_fields,
+                                                        "http3_protocol_options", NULL, NULL};
+
+static int upstream_http_options_check(rm_yaml_decoder_t *d, void *obj)
+{
+    (void)obj;
+    if (L(d)->explicit_seen)
+        return 0;
+    return rm_yaml_fail(d,
+                        "explicit_http_config is required (the other protocol selections are not supported)");
+}
+
+static int decode_explicit_http(rm_yaml_decoder_t *d, yaml_node_t *n, void *obj, const rm_yaml_field_t *f)
+{
+    (void)f;
+    L(d)->explicit_seen = true;
+    return rm_yaml_decode_message(d, n, &explicit_http_message, obj);
+}
+
+static const rm_yaml_field_t upstream_http_options_fields[] = {
+    {"@type", rm_yaml_decode_type_url, 0, TYPE_UPSTREAM_HTTP_OPTIONS, RM_YAML_REQUIRED},
+    {"explicit_http_config", decode_explicit_http, 0, NULL, 0},
+    RM_YAML_FIELDS_END,
+};
+static const char upstream_http_options_unsupported[] =
+    "common_http_protocol_options upstream_http_protocol_options use_downstream_protocol_config "
+    "auto_config http_filters header_validation_config";
+static const rm_yaml_message_t upstream_http_options_message = {
+    "HttpProtocolOptions", upstream_http_options_fields, upstream_http_options_unsupported, NULL,
+    upstream_http_options_check};
 
 /* ---- core.v3.Address ---- */
 
@@ -1227,10 +1317,13 @@ static int decode_typed_extension_options(rm_yaml_decoder_t *d, yaml_node_t *n, 
         int rc;
         if (strcmp(name, NAME_FAIL_FAST) == 0)
             rc = rm_yaml_decode_message(d, v, &fail_fast_message, &c->fail_fast);
-        else if (strcmp(name, NAME_HTTP_PROTOCOL_OPTIONS) == 0)
-            rc = rm_yaml_fail(d, "not supported yet");
-        else
-            rc = rm_yaml_fail(d, "unknown extension (supported: " NAME_FAIL_FAST ")");
+        else if (strcmp(name, NAME_UPSTREAM_HTTP_OPTIONS) == 0) {
+            L(d)->explicit_seen = false;
+            rc = rm_yaml_decode_message(d, v, &upstream_http_options_message, c);
+        } else {
+            rc = rm_yaml_fail(d, "unknown extension (supported: " NAME_UPSTREAM_HTTP_OPTIONS
+                                 ", " NAME_FAIL_FAST ")");
+        }
         if (rc != 0)
             return rc;
         rm_yaml_path_pop(d, mark);
@@ -1616,6 +1709,8 @@ static void cluster_init(rm_yaml_decoder_t *d, void *obj)
     c->dns_lookup_family = RM_DNS_LOOKUP_AUTO;
     c->overprovisioning_factor = 140;
     c->per_connection_buffer_limit_bytes = 1u << 20;
+    c->protocol = RM_UPSTREAM_HTTP1;
+    rm_http2_options_default(&c->http2);
 }
 
 /* type comes before load_assignment: endpoint addresses are checked against it. */
@@ -1633,6 +1728,7 @@ static const rm_yaml_field_t cluster_fields[] = {
                   &dns_family_enum, 0),
     RM_YAML_FIELD("per_connection_buffer_limit_bytes", rm_yaml_decode_uint32, rm_cluster_config_t,
                   per_connection_buffer_limit_bytes, NULL, 0),
+    {"http2_protocol_options", decode_cluster_h2, 0, NULL, 0},
     {"load_assignment", rm_yaml_decode_submessage, 0, &load_assignment_message, 0},
     {"common_lb_config", rm_yaml_decode_submessage, 0, &common_lb_message, 0},
     {"least_request_lb_config", decode_least_request, 0, NULL, 0},
@@ -1650,7 +1746,7 @@ static const rm_yaml_field_t cluster_fields[] = {
 static const char cluster_unsupported[] =
     "transport_socket_matches alt_stat_name cluster_type "
     "max_requests_per_connection upstream_http_protocol_options "
-    "common_http_protocol_options http_protocol_options http2_protocol_options "
+    "common_http_protocol_options http_protocol_options "
     "dns_failure_refresh_rate respect_dns_ttl dns_resolvers "
     "use_tcp_for_dns_lookups dns_resolution_config typed_dns_resolver_config wait_for_warm_on_init "
     "cleanup_interval upstream_bind_config lb_subset_config ring_hash_lb_config "
@@ -2199,6 +2295,7 @@ static void hcm_init(rm_yaml_decoder_t *d, void *obj)
     h->max_request_line_bytes = 16384;
     h->generate_request_id = true;
     h->use_remote_address = false;
+    rm_http2_options_default(&h->http2);
 }
 
 static int hcm_check(rm_yaml_decoder_t *d, void *obj)
@@ -2229,6 +2326,7 @@ static const rm_yaml_field_t hcm_fields[] = {
               RM_YAML_REQUIRED),
     {"http_filters", rm_yaml_decode_seq, 0, &http_filters_seq, 0},
     {"common_http_protocol_options", rm_yaml_decode_submessage, 0, &http_protocol_options_message, 0},
+    HCM_FIELD("http2_protocol_options", rm_yaml_decode_submessage, http2, &http2_options_message, 0),
     HCM_FIELD("request_headers_timeout", rm_yaml_decode_duration_ms, request_headers_timeout_ms, NULL, 0),
     HCM_FIELD("stream_idle_timeout", rm_yaml_decode_duration_ms, stream_idle_timeout_ms, NULL, 0),
     HCM_FIELD("drain_timeout", rm_yaml_decode_duration_ms, drain_timeout_ms, NULL, 0),
@@ -2239,7 +2337,7 @@ static const rm_yaml_field_t hcm_fields[] = {
     RM_YAML_FIELDS_END,
 };
 static const char hcm_unsupported[] =
-    "rds scoped_routes add_user_agent tracing http_protocol_options http2_protocol_options "
+    "rds scoped_routes add_user_agent tracing http_protocol_options "
     "http3_protocol_options server_name server_header_transformation scheme_header_transformation "
     "stream_flush_timeout request_timeout delayed_close_timeout access_log_flush_interval "
     "flush_access_log_on_new_request access_log_options xff_num_trusted_hops "

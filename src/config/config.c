@@ -82,6 +82,16 @@ bool rm_tls_config_equal(const rm_tls_config_t *a, const rm_tls_config_t *b)
            a->require_client_certificate == b->require_client_certificate && str_eq(a->sni, b->sni);
 }
 
+void rm_http2_options_default(rm_http2_options_t *o)
+{
+    o->max_concurrent_streams = 100;
+    o->initial_stream_window_size = 1u << 20;
+    o->initial_connection_window_size = 16u << 20;
+    o->hpack_table_size = 4096;
+    o->max_outbound_control_frames = 1000;
+    o->max_consecutive_inbound_frames_with_empty_payload = 1;
+}
+
 void rm_cluster_config_free(rm_cluster_config_t *c)
 {
     if (c == NULL)

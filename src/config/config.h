@@ -222,10 +222,33 @@ typedef struct {
     uint32_t half_open_requests;   /* default 1 */
     bool ignore_5xx;               /* 5xx responses do not count (only resets, connect failures, timeouts) */
 } rm_fail_fast_config_t;
+/* config.core.v3.Http2ProtocolOptions (the subset Remora implements). Defaults: see docs/http2.md. */
+typedef struct {
+    uint32_t max_concurrent_streams;         /* default 100 */
+    uint32_t initial_stream_window_size;     /* default 1 MiB; 65535..2^31-1 */
+    uint32_t initial_connection_window_size; /* default 16 MiB; 65535..2^31-1 */
+    uint32_t hpack_table_size;               /* default 4096 */
+    uint32_t max_outbound_control_frames;    /* queued PING/SETTINGS/RST acks; default 1000 */
+    /* DATA/HEADERS frames without payload and without END_STREAM in a row; default 1 */
+    uint32_t max_consecutive_inbound_frames_with_empty_payload;
+} rm_http2_options_t;
+
+/* Fills the defaults above. */
+void rm_http2_options_default(rm_http2_options_t *o);
+
+/* The protocol a cluster speaks to its hosts. */
+typedef enum {
+    RM_UPSTREAM_HTTP1 = 0, /* default */
+    RM_UPSTREAM_HTTP2 = 1, /* h2c with prior knowledge (h2 over TLS once upstream TLS exists) */
+} rm_upstream_protocol_t;
 
 typedef struct {
     char *name;
     rm_cluster_type_t type;
+    /* typed_extension_protocol_options["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]
+     * .explicit_http_config, or the older cluster-level http2_protocol_options. */
+    rm_upstream_protocol_t protocol;
+    rm_http2_options_t http2;         /* used when protocol is HTTP2 */
     uint64_t connect_timeout_ms;      /* default 5000 */
     rm_lb_policy_t lb_policy;         /* only ROUND_ROBIN accepted for now */
     uint64_t dns_refresh_rate_ms;     /* STRICT_DNS re-resolution, default 5000 */
@@ -362,7 +385,7 @@ typedef struct {
 typedef enum {
     RM_HTTP_CODEC_AUTO = 0,
     RM_HTTP_CODEC_HTTP1 = 1,
-    RM_HTTP_CODEC_HTTP2 = 2, /* not accepted yet */
+    RM_HTTP_CODEC_HTTP2 = 2, /* every connection is HTTP/2 with prior knowledge (h2c) */
 } rm_http_codec_type_t;
 
 /* envoy.filters.network.http_connection_manager */
@@ -378,7 +401,8 @@ typedef struct {
     uint32_t max_request_line_bytes;     /* Remora extension default 16384; not an Envoy field */
     rm_access_log_config_t *access_logs;
     size_t num_access_logs;
-    rm_http_codec_type_t codec_type; /* default AUTO */
+    rm_http_codec_type_t codec_type; /* default AUTO: HTTP/1.1, or h2c when the client sends the preface */
+    rm_http2_options_t http2;        /* http2_protocol_options */
     bool generate_request_id;        /* default true, as in Envoy */
     bool use_remote_address;         /* default false */
 } rm_http_connection_manager_config_t;

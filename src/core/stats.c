@@ -35,3 +35,8 @@ void rm_host_stats_visit(rm_host_stats_t *s, const char *prefix, rm_stats_visit_
 {
     RM_HOST_STATS(RM_VISIT)
 }
+
+void rm_h2_stats_visit(rm_h2_stats_t *s, const char *prefix, rm_stats_visit_cb cb, void *ctx)
+{
+    RM_H2_STATS(RM_VISIT)
+}

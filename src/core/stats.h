@@ -98,12 +98,14 @@ typedef _Atomic int64_t rm_gauge_t;
     X(downstream_cx_total, C)                                                                                \
     X(downstream_cx_active, G)                                                                               \
     X(downstream_cx_http1_total, C)                                                                          \
+    X(downstream_cx_http2_total, C)                                                                          \
     X(downstream_cx_protocol_error, C)                                                                       \
     X(downstream_cx_idle_timeout, C)                                                                         \
     X(downstream_cx_destroy_remote_active_rq, C)                                                             \
     X(downstream_rq_total, C)                                                                                \
     X(downstream_rq_active, G)                                                                               \
     X(downstream_rq_http1_total, C)                                                                          \
+    X(downstream_rq_http2_total, C)                                                                          \
     X(downstream_rq_1xx, C)                                                                                  \
     X(downstream_rq_2xx, C)                                                                                  \
     X(downstream_rq_3xx, C)                                                                                  \
@@ -114,6 +116,20 @@ typedef _Atomic int64_t rm_gauge_t;
     X(downstream_rq_rx_reset, C)                                                                             \
     X(no_route, C)                                                                                           \
     X(no_cluster, C)
+
+/* HTTP/2 codec of a listener, suffixes after "http.<stat_prefix>.http2." (Envoy's http2.* names). */
+#define RM_H2_STATS(X)                                                                                       \
+    X(rx_reset, C)                                                                                           \
+    X(tx_reset, C)                                                                                           \
+    X(header_overflow, C)                                                                                    \
+    X(too_many_headers, C)                                                                                   \
+    X(rx_messaging_error, C)                                                                                 \
+    X(trailers, C)                                                                                           \
+    X(goaway_sent, C)                                                                                        \
+    X(inbound_empty_frames_flood, C)                                                                         \
+    X(outbound_control_flood, C)                                                                             \
+    X(rapid_reset, C)                                                                                        \
+    X(streams_active, G)
 
 /* Per host (shown in /clusters as cluster::host::<name>::value). */
 #define RM_HOST_STATS(X)                                                                                     \
@@ -155,12 +171,17 @@ typedef struct {
     RM_HOST_STATS(RM_STAT_FIELD)
 } rm_host_stats_t;
 
+typedef struct {
+    RM_H2_STATS(RM_STAT_FIELD)
+} rm_h2_stats_t;
+
 /* Visitor used by the admin: called with a full name and value for each stat of a block. */
 typedef void (*rm_stats_visit_cb)(void *ctx, const char *prefix, const char *name, int64_t value,
                                   int is_gauge);
 
 void rm_cluster_stats_visit(rm_cluster_stats_t *s, const char *prefix, rm_stats_visit_cb cb, void *ctx);
 void rm_hcm_stats_visit(rm_hcm_stats_t *s, const char *prefix, rm_stats_visit_cb cb, void *ctx);
+void rm_h2_stats_visit(rm_h2_stats_t *s, const char *prefix, rm_stats_visit_cb cb, void *ctx);
 void rm_host_stats_visit(rm_host_stats_t *s, const char *prefix, rm_stats_visit_cb cb, void *ctx);
 
 /* Adds one response to the Nxx class counters of a block. */

@@ -15,6 +15,7 @@
 #include "core/net.h"
 #include "http/h1_body.h"
 #include "http/h1_parser.h"
+#include "http/h2_server.h"
 #include "http/proxy.h"
 #include "tls/tls.h"
 
@@ -48,6 +49,7 @@ struct rm_h1_server_conn {
     bool resp_no_body;
     bool close_after_response; /* Connection: close decided for the current response */
 
+    bool proto_known; /* HTTP/1 decided (first bytes are not the HTTP/2 preface) */
     bool paused_by_proxy;
     bool write_armed; /* EV_WRITE enabled: output left over after a direct write */
     bool closing;     /* flush the output, then free */
@@ -498,8 +500,66 @@ static void read_body(rm_h1_server_conn_t *c, bool eof)
     }
 }
 
+/* The HTTP/2 client connection preface (RFC 9113 3.4). */
+static const char h2_preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+#define H2_PREFACE_LEN (sizeof(h2_preface) - 1)
+
+/* Looks at the first bytes of a new connection: 1 = HTTP/2 preface, 0 = not enough bytes yet,
+ * -1 = HTTP/1. */
+static int detect_h2(rm_h1_server_conn_t *c)
+{
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+    size_t len = evbuffer_get_length(in);
+    size_t n = len < H2_PREFACE_LEN ? len : H2_PREFACE_LEN;
+    if (n == 0)
+        return 0;
+    const char *p = (const char *)evbuffer_pullup(in, (ssize_t)n);
+    if (memcmp(p, h2_preface, n) != 0)
+        return -1;
+    return n == H2_PREFACE_LEN ? 1 : 0;
+}
+
+/* Gives the connection (its socket, bufferevent and unread bytes) to the h2 codec and frees the h1
+ * state. The connection stays counted as active; the h2 codec releases it. */
+static void hand_to_h2(rm_h1_server_conn_t *c)
+{
+    rm_http_worker_t *hw = c->hw;
+    struct bufferevent *bev = c->bev;
+    bufferevent_setcb(bev, NULL, NULL, NULL, NULL);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        hw->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    hw->num_conns--;
+    rm_worker_t *w = c->worker;
+    rm_listener_t *l = c->listener;
+    char peer[sizeof(c->peer)];
+    memcpy(peer, c->peer, sizeof(peer));
+    event_free(c->idle_timer);
+    event_free(c->headers_timer);
+    event_free(c->resume_ev);
+    event_free(c->flush_ev);
+    evbuffer_free(c->body_tmp);
+    rm_h1_body_reader_free(&c->body);
+    free(c);
+    rm_h2_server_start(w, l, bev, peer);
+}
+
 static void conn_process(rm_h1_server_conn_t *c)
 {
+    if (!c->proto_known && !c->dead && !c->closing) {
+        int h2 = detect_h2(c);
+        if (h2 > 0) {
+            hand_to_h2(c); /* c is gone */
+            return;
+        }
+        if (h2 < 0) {
+            c->proto_known = true;
+            RM_STAT_INC(c->listener->stats.downstream_cx_http1_total);
+        }
+    }
     while (!c->dead && !c->closing) {
         if (c->stream_active) {
             if (c->rstate == RS_BODY)
@@ -665,6 +725,10 @@ static void resume_cb(evutil_socket_t fd, short what, void *arg)
 void rm_h1_server_accept(rm_worker_t *w, rm_listener_t *l, int fd, const struct sockaddr *peer, int peer_len)
 {
     (void)peer_len;
+    if (l->cfg->hcm.codec_type == RM_HTTP_CODEC_HTTP2) {
+        rm_h2_server_accept(w, l, fd, peer, peer_len);
+        return;
+    }
     rm_http_worker_t *hw = w->http;
     rm_h1_server_conn_t *c = RM_NEW(rm_h1_server_conn_t);
     c->worker = w;
@@ -695,8 +759,11 @@ void rm_h1_server_accept(rm_worker_t *w, rm_listener_t *l, int fd, const struct 
     hw->num_conns++;
     atomic_fetch_add_explicit(&w->active_downstream_conns, 1, memory_order_relaxed);
     RM_STAT_INC(l->stats.downstream_cx_total);
-    RM_STAT_INC(l->stats.downstream_cx_http1_total);
     RM_STAT_INC(l->stats.downstream_cx_active);
+    if (l->cfg->hcm.codec_type == RM_HTTP_CODEC_HTTP1) {
+        c->proto_known = true;
+        RM_STAT_INC(l->stats.downstream_cx_http1_total);
+    }
     if (c->tls) {
         /* Bound the handshake like a request head; the idle timer starts once it is done. */
         uint64_t hto = l->cfg->hcm.request_headers_timeout_ms;
@@ -718,6 +785,7 @@ void rm_h1_server_drain_worker(rm_worker_t *w)
         else
             c->close_after_response = true;
     }
+    rm_h2_server_drain_worker(w);
 }
 
 void rm_h1_server_close_all(rm_worker_t *w)
@@ -725,4 +793,5 @@ void rm_h1_server_close_all(rm_worker_t *w)
     rm_http_worker_t *hw = w->http;
     while (hw->conns != NULL)
         conn_free(hw->conns);
+    rm_h2_server_close_all(w);
 }

@@ -21,6 +21,7 @@ typedef struct rm_listener {
     const rm_listener_config_t *cfg; /* borrowed from the bootstrap, which outlives listeners */
     rm_router_t *router;
     rm_hcm_stats_t stats;
+    rm_h2_stats_t h2_stats;
     rm_access_log_t access_log;
     rm_h1_limits_t limits;
     char bound_str[80]; /* "ip:port" after bind (port 0 resolved) */

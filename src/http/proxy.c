@@ -585,7 +585,9 @@ static void up_on_reset(void *ctx, rm_upstream_reset_t reason)
     if (!ps->resp_headers_sent) {
         ff_report(ps, true);
         attempt_end(ps, 0);
-        if (maybe_retry(ps, RM_RETRY_CAUSE_RESET, 0))
+        rm_retry_cause_t cause =
+            reason == RM_UPSTREAM_RESET_REFUSED_STREAM ? RM_RETRY_CAUSE_REFUSED_STREAM : RM_RETRY_CAUSE_RESET;
+        if (maybe_retry(ps, cause, 0))
             return;
         /* Like Envoy: 502 for a response that is not valid HTTP, 503 for a connection that broke. */
         reset_reply(ps, reason == RM_UPSTREAM_RESET_PROTOCOL_ERROR ? 502 : 503, reason, flag);
@@ -851,7 +853,10 @@ rm_proxy_stream_t *rm_proxy_stream_start(rm_worker_t *w, rm_listener_t *l, const
     ps->upstream_svc_ms = -1;
     ps->req_complete = end_stream;
     RM_STAT_INC(l->stats.downstream_rq_total);
-    RM_STAT_INC(l->stats.downstream_rq_http1_total);
+    if (ps->req.version_minor == 2)
+        RM_STAT_INC(l->stats.downstream_rq_http2_total);
+    else
+        RM_STAT_INC(l->stats.downstream_rq_http1_total);
     RM_STAT_INC(l->stats.downstream_rq_active);
 
     prepare_request_headers(ps);

@@ -37,6 +37,8 @@ rm_cluster_t *rm_cluster_create(const rm_cluster_config_t *cfg, rm_cluster_share
     c->name = rm_strdup(cfg->name);
     c->shared = rm_cluster_shared_ref(shared);
     c->connect_timeout_ms = cfg->connect_timeout_ms;
+    c->protocol = cfg->protocol;
+    c->http2 = cfg->http2;
     c->lb_policy = cfg->lb_policy;
     c->overprovisioning_factor = cfg->overprovisioning_factor ? cfg->overprovisioning_factor : 140;
     c->buffer_limit_bytes =

@@ -51,6 +51,8 @@ typedef struct rm_cluster {
     rm_lb_policy_t lb_policy;
     uint32_t overprovisioning_factor;
     uint32_t buffer_limit_bytes;
+    rm_upstream_protocol_t protocol; /* what the pools speak to the hosts */
+    rm_http2_options_t http2;
     double healthy_panic_threshold; /* percent, 0 disables panic */
     uint32_t choice_count;          /* least request */
     uint64_t slow_start_window_ms;  /* 0: no slow start */

@@ -13,6 +13,7 @@
 #include "http/h1_body.h"
 #include "http/h1_parser.h"
 #include "tls/tls.h"
+#include "upstream/upstream_ops.h"
 
 typedef enum {
     CONN_CONNECTING,
@@ -20,12 +21,16 @@ typedef enum {
     CONN_BUSY,
 } conn_state_t;
 
-struct rm_upstream_conn {
-    rm_h1_pool_t *pool;
+typedef struct h1_conn h1_conn_t;
+typedef struct h1_pool h1_pool_t;
+
+struct h1_conn {
+    rm_upstream_conn_t super; /* first: the protocol-neutral handle the proxy holds */
+    h1_pool_t *pool;
     struct bufferevent *bev;
     struct event *timer; /* connect timeout, then idle timeout */
     conn_state_t state;
-    rm_upstream_conn_t *prev, *next; /* in pool->idle or pool->busy */
+    h1_conn_t *prev, *next; /* in pool->idle or pool->busy */
 
     const rm_upstream_callbacks_t *cbs;
     void *ctx;
@@ -59,13 +64,14 @@ typedef struct pool_waiter {
     struct pool_waiter *next;
 } pool_waiter_t;
 
-struct rm_h1_pool {
+struct h1_pool {
+    rm_h1_pool_t super; /* first: the protocol-neutral pool handle */
     struct event_base *base;
     rm_host_t *host;
     rm_cluster_shared_t *shared;
     rm_h1_pool_options_t opts;
-    rm_upstream_conn_t *idle; /* MRU first */
-    rm_upstream_conn_t *busy; /* connecting or busy */
+    h1_conn_t *idle; /* MRU first */
+    h1_conn_t *busy; /* connecting or busy */
     size_t num_conns;
     pool_waiter_t *waiters, **waiters_tail; /* FIFO */
     size_t num_waiters;
@@ -84,7 +90,7 @@ const char *rm_upstream_reset_str(rm_upstream_reset_t r)
     return (size_t)r < RM_ARRAY_LEN(reset_names) ? reset_names[r] : "unknown";
 }
 
-static void list_remove(rm_upstream_conn_t **head, rm_upstream_conn_t *c)
+static void list_remove(h1_conn_t **head, h1_conn_t *c)
 {
     if (c->prev)
         c->prev->next = c->next;
@@ -95,7 +101,7 @@ static void list_remove(rm_upstream_conn_t **head, rm_upstream_conn_t *c)
     c->prev = c->next = NULL;
 }
 
-static void list_push(rm_upstream_conn_t **head, rm_upstream_conn_t *c)
+static void list_push(h1_conn_t **head, h1_conn_t *c)
 {
     c->prev = NULL;
     c->next = *head;
@@ -104,7 +110,7 @@ static void list_push(rm_upstream_conn_t **head, rm_upstream_conn_t *c)
     *head = c;
 }
 
-static void pool_maybe_free(rm_h1_pool_t *pool)
+static void pool_maybe_free(h1_pool_t *pool)
 {
     if (pool->draining && pool->num_conns == 0 && pool->num_waiters == 0) {
         event_free(pool->wake_ev);
@@ -116,11 +122,14 @@ static void pool_maybe_free(rm_h1_pool_t *pool)
 }
 
 static void pool_wake_cb(evutil_socket_t fd, short what, void *arg);
+static const rm_upstream_pool_ops_t h1_pool_ops;
+static const rm_upstream_conn_ops_t h1_conn_ops;
 
 rm_h1_pool_t *rm_h1_pool_create(struct event_base *base, rm_host_t *host, rm_cluster_shared_t *shared,
                                 const rm_h1_pool_options_t *opts)
 {
-    rm_h1_pool_t *p = RM_NEW(rm_h1_pool_t);
+    h1_pool_t *p = RM_NEW(h1_pool_t);
+    p->super.ops = &h1_pool_ops;
     p->base = base;
     p->host = rm_host_ref(host);
     p->shared = rm_cluster_shared_ref(shared);
@@ -129,32 +138,32 @@ rm_h1_pool_t *rm_h1_pool_create(struct event_base *base, rm_host_t *host, rm_clu
     p->wake_ev = evtimer_new(base, pool_wake_cb, p);
     if (p->opts.tls != NULL)
         rm_tls_ctx_ref(p->opts.tls);
-    return p;
+    return &p->super;
 }
 
-rm_tls_ctx_t *rm_h1_pool_tls(const rm_h1_pool_t *pool)
+rm_tls_ctx_t *h1_pool_tls(const h1_pool_t *pool)
 {
     return pool->opts.tls;
 }
 
-size_t rm_h1_pool_num_connections(const rm_h1_pool_t *pool)
+static size_t h1_num_connections(const h1_pool_t *pool)
 {
     return pool->num_conns;
 }
 
-rm_host_t *rm_upstream_conn_host(const rm_upstream_conn_t *c)
+static rm_host_t *h1_host(const h1_conn_t *c)
 {
     return c->pool->host;
 }
 
-static void pool_wake(rm_h1_pool_t *pool)
+static void pool_wake(h1_pool_t *pool)
 {
     struct timeval zero = {0, 0};
     evtimer_add(pool->wake_ev, &zero);
 }
 
 /* Closes and frees a connection. `remote` says who closed it (for stats). */
-static void conn_destroy(rm_upstream_conn_t *c, bool remote)
+static void conn_destroy(h1_conn_t *c, bool remote)
 {
     if (c->in_cb > 0) {
         c->destroy_pending = true;
@@ -164,7 +173,7 @@ static void conn_destroy(rm_upstream_conn_t *c, bool remote)
         bufferevent_disable(c->bev, EV_READ | EV_WRITE);
         return;
     }
-    rm_h1_pool_t *pool = c->pool;
+    h1_pool_t *pool = c->pool;
     if (c->state == CONN_IDLE)
         list_remove(&pool->idle, c);
     else
@@ -191,7 +200,7 @@ static void conn_destroy(rm_upstream_conn_t *c, bool remote)
 }
 
 /* Reports a broken exchange to the bound stream (if any) and destroys the connection. */
-static void conn_fail(rm_upstream_conn_t *c, rm_upstream_reset_t reason, bool remote)
+static void conn_fail(h1_conn_t *c, rm_upstream_reset_t reason, bool remote)
 {
     const rm_upstream_callbacks_t *cbs = c->cbs;
     void *ctx = c->ctx;
@@ -207,9 +216,9 @@ static void conn_fail(rm_upstream_conn_t *c, rm_upstream_reset_t reason, bool re
         cbs->on_reset(ctx, reason);
 }
 
-static void conn_to_idle(rm_upstream_conn_t *c)
+static void conn_to_idle(h1_conn_t *c)
 {
-    rm_h1_pool_t *pool = c->pool;
+    h1_pool_t *pool = c->pool;
     list_remove(&pool->busy, c);
     c->state = CONN_IDLE;
     c->cbs = NULL;
@@ -233,7 +242,7 @@ static void conn_to_idle(rm_upstream_conn_t *c)
 }
 
 /* Both directions of the exchange are done: detach the stream's callbacks happen in release. */
-static void conn_exchange_done(rm_upstream_conn_t *c)
+static void conn_exchange_done(h1_conn_t *c)
 {
     bool reusable = c->resp_keep_alive && !c->req_close && !c->pool->draining &&
                     evbuffer_get_length(bufferevent_get_input(c->bev)) == 0 &&
@@ -244,9 +253,9 @@ static void conn_exchange_done(rm_upstream_conn_t *c)
         conn_destroy(c, false);
 }
 
-static int parse_head(rm_upstream_conn_t *c, struct evbuffer *in)
+static int parse_head(h1_conn_t *c, struct evbuffer *in)
 {
-    rm_h1_pool_t *pool = c->pool;
+    h1_pool_t *pool = c->pool;
     for (;;) {
         size_t len = evbuffer_get_length(in);
         if (len == 0)
@@ -322,10 +331,10 @@ static int parse_head(rm_upstream_conn_t *c, struct evbuffer *in)
 }
 
 /* Drives response parsing. Returns false when the connection was destroyed. */
-static bool conn_process_input(rm_upstream_conn_t *c, bool eof)
+static bool conn_process_input(h1_conn_t *c, bool eof)
 {
     struct evbuffer *in = bufferevent_get_input(c->bev);
-    rm_h1_pool_t *pool = c->pool;
+    h1_pool_t *pool = c->pool;
     if (c->state == CONN_IDLE) {
         /* Bytes or EOF on an idle connection: it cannot be reused. */
         if (evbuffer_get_length(in) > 0)
@@ -398,7 +407,7 @@ static bool conn_process_input(rm_upstream_conn_t *c, bool eof)
 /* Writes the request now rather than on the next loop turn; only what the socket does not take is
  * left to the bufferevent (EV_WRITE armed until the buffer drains), which saves toggling EPOLLOUT
  * twice per request. A write error surfaces through the bufferevent's own next write. */
-static void flush_out(rm_upstream_conn_t *c)
+static void flush_out(h1_conn_t *c)
 {
     struct evbuffer *out = bufferevent_get_output(c->bev);
     if (c->state != CONN_BUSY || c->destroy_pending || evbuffer_get_length(out) == 0 || c->write_armed)
@@ -413,14 +422,14 @@ static void flush_out(rm_upstream_conn_t *c)
 
 static void conn_read_cb(struct bufferevent *bev, void *arg)
 {
-    rm_upstream_conn_t *c = arg;
+    h1_conn_t *c = arg;
     (void)bev;
     conn_process_input(c, false);
 }
 
 static void conn_write_cb(struct bufferevent *bev, void *arg)
 {
-    rm_upstream_conn_t *c = arg;
+    h1_conn_t *c = arg;
     if (c->write_armed && evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
         c->write_armed = false;
         bufferevent_disable(bev, EV_WRITE);
@@ -437,8 +446,8 @@ static void arm_timer(struct event *ev, uint64_t ms)
 
 static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 {
-    rm_upstream_conn_t *c = arg;
-    rm_h1_pool_t *pool = c->pool;
+    h1_conn_t *c = arg;
+    h1_pool_t *pool = c->pool;
     if (what & BEV_EVENT_CONNECTED) {
         evtimer_del(c->timer);
         if (pool->opts.tls != NULL) /* with TLS this reports the completed handshake */
@@ -454,7 +463,7 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
             conn_to_idle(c);
             return;
         }
-        c->cbs->on_ready(c->ctx, c);
+        c->cbs->on_ready(c->ctx, &c->super);
         return;
     }
     if (c->state == CONN_CONNECTING) {
@@ -498,8 +507,8 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
-    rm_upstream_conn_t *c = arg;
-    rm_h1_pool_t *pool = c->pool;
+    h1_conn_t *c = arg;
+    h1_pool_t *pool = c->pool;
     if (c->state == CONN_CONNECTING) {
         if (pool->opts.tls != NULL && rm_tls_bufferevent_handshake_started(c->bev)) {
             RM_STAT_INC(pool->opts.tls_stats->connection_error);
@@ -516,9 +525,9 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
     }
 }
 
-static rm_upstream_conn_t *take_idle(rm_h1_pool_t *pool, const rm_upstream_callbacks_t *cbs, void *ctx)
+static h1_conn_t *take_idle(h1_pool_t *pool, const rm_upstream_callbacks_t *cbs, void *ctx)
 {
-    rm_upstream_conn_t *c = pool->idle;
+    h1_conn_t *c = pool->idle;
     list_remove(&pool->idle, c);
     evtimer_del(c->timer);
     c->state = CONN_BUSY;
@@ -528,9 +537,10 @@ static rm_upstream_conn_t *take_idle(rm_h1_pool_t *pool, const rm_upstream_callb
     return c;
 }
 
-static rm_upstream_conn_t *start_connect(rm_h1_pool_t *pool, const rm_upstream_callbacks_t *cbs, void *ctx)
+static h1_conn_t *start_connect(h1_pool_t *pool, const rm_upstream_callbacks_t *cbs, void *ctx)
 {
-    rm_upstream_conn_t *c = RM_NEW(rm_upstream_conn_t);
+    h1_conn_t *c = RM_NEW(h1_conn_t);
+    c->super.ops = &h1_conn_ops;
     c->pool = pool;
     c->cbs = cbs;
     c->ctx = ctx;
@@ -565,13 +575,12 @@ static rm_upstream_conn_t *start_connect(rm_h1_pool_t *pool, const rm_upstream_c
 /* max_connections: a pool may open a connection while the cluster is under the limit, and always
  * when it has none at all (otherwise its queued streams would wait on connections of other hosts or
  * workers that can never serve them). */
-static bool may_connect(rm_h1_pool_t *pool)
+static bool may_connect(h1_pool_t *pool)
 {
     return pool->num_conns == 0 || rm_cluster_cx_can_open(pool->shared);
 }
 
-rm_upstream_conn_t *rm_h1_pool_acquire(rm_h1_pool_t *pool, const rm_upstream_callbacks_t *cbs, void *ctx,
-                                       bool *ready)
+static h1_conn_t *h1_acquire(h1_pool_t *pool, const rm_upstream_callbacks_t *cbs, void *ctx, bool *ready)
 {
     *ready = false;
     if (pool->idle != NULL) {
@@ -591,7 +600,7 @@ rm_upstream_conn_t *rm_h1_pool_acquire(rm_h1_pool_t *pool, const rm_upstream_cal
     return NULL;
 }
 
-static pool_waiter_t *pop_waiter(rm_h1_pool_t *pool)
+static pool_waiter_t *pop_waiter(h1_pool_t *pool)
 {
     pool_waiter_t *w = pool->waiters;
     pool->waiters = w->next;
@@ -601,7 +610,7 @@ static pool_waiter_t *pop_waiter(rm_h1_pool_t *pool)
     return w;
 }
 
-void rm_h1_pool_cancel_wait(rm_h1_pool_t *pool, void *ctx)
+static void h1_cancel_wait(h1_pool_t *pool, void *ctx)
 {
     for (pool_waiter_t **pp = &pool->waiters; *pp != NULL; pp = &(*pp)->next) {
         pool_waiter_t *w = *pp;
@@ -621,17 +630,17 @@ static void pool_wake_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
-    rm_h1_pool_t *pool = arg;
+    h1_pool_t *pool = arg;
     /* Hand idle connections to waiters in order, then open connections while the limit allows.
      * Callbacks may cancel other waiters or release connections; re-check the lists each time. */
     while (pool->num_waiters > 0 && !pool->draining) {
         if (pool->idle != NULL) {
             pool_waiter_t *w = pop_waiter(pool);
-            rm_upstream_conn_t *c = take_idle(pool, w->cbs, w->ctx);
+            h1_conn_t *c = take_idle(pool, w->cbs, w->ctx);
             const rm_upstream_callbacks_t *cbs = w->cbs;
             void *ctx = w->ctx;
             free(w);
-            cbs->on_ready(ctx, c);
+            cbs->on_ready(ctx, &c->super);
             continue;
         }
         if (!may_connect(pool))
@@ -653,12 +662,12 @@ static void pool_wake_cb(evutil_socket_t fd, short what, void *arg)
     }
 }
 
-bool rm_h1_pool_has_idle(const rm_h1_pool_t *pool)
+static bool h1_has_idle(const h1_pool_t *pool)
 {
     return pool->idle != NULL;
 }
 
-void rm_h1_pool_drain(rm_h1_pool_t *pool)
+static void h1_drain(h1_pool_t *pool)
 {
     /* Close idle connections before flagging the drain, so the last close does not free the pool
      * under this loop. */
@@ -670,8 +679,7 @@ void rm_h1_pool_drain(rm_h1_pool_t *pool)
     pool_maybe_free(pool);
 }
 
-void rm_upstream_conn_send_head(rm_upstream_conn_t *c, const rm_request_head_t *req, bool has_body,
-                                bool end_stream)
+static void h1_send_head(h1_conn_t *c, const rm_request_head_t *req, bool has_body, bool end_stream)
 {
     struct evbuffer *out = bufferevent_get_output(c->bev);
     c->req_is_head = strcmp(req->method, "HEAD") == 0;
@@ -699,7 +707,7 @@ void rm_upstream_conn_send_head(rm_upstream_conn_t *c, const rm_request_head_t *
     flush_out(c);
 }
 
-void rm_upstream_conn_send_data(rm_upstream_conn_t *c, struct evbuffer *data, bool end_stream)
+static void h1_send_data(h1_conn_t *c, struct evbuffer *data, bool end_stream)
 {
     struct evbuffer *out = bufferevent_get_output(c->bev);
     if (c->req_chunked) {
@@ -714,7 +722,7 @@ void rm_upstream_conn_send_data(rm_upstream_conn_t *c, struct evbuffer *data, bo
     flush_out(c);
 }
 
-void rm_upstream_conn_send_trailers(rm_upstream_conn_t *c, const rm_headers_t *trailers)
+static void h1_send_trailers(h1_conn_t *c, const rm_headers_t *trailers)
 {
     struct evbuffer *out = bufferevent_get_output(c->bev);
     if (c->req_chunked)
@@ -723,12 +731,12 @@ void rm_upstream_conn_send_trailers(rm_upstream_conn_t *c, const rm_headers_t *t
     flush_out(c);
 }
 
-size_t rm_upstream_conn_write_buffered(const rm_upstream_conn_t *c)
+static size_t h1_write_buffered(const h1_conn_t *c)
 {
     return evbuffer_get_length(bufferevent_get_output(c->bev));
 }
 
-void rm_upstream_conn_read_disable(rm_upstream_conn_t *c, bool disable)
+static void h1_read_disable(h1_conn_t *c, bool disable)
 {
     if (c->read_disabled == disable)
         return;
@@ -743,7 +751,7 @@ void rm_upstream_conn_read_disable(rm_upstream_conn_t *c, bool disable)
     }
 }
 
-void rm_upstream_conn_release(rm_upstream_conn_t *c)
+static void h1_release(h1_conn_t *c)
 {
     c->cbs = NULL;
     c->ctx = NULL;
@@ -755,7 +763,7 @@ void rm_upstream_conn_release(rm_upstream_conn_t *c)
         conn_destroy(c, false);
 }
 
-void rm_upstream_conn_abort(rm_upstream_conn_t *c)
+static void h1_abort(h1_conn_t *c)
 {
     c->cbs = NULL;
     c->ctx = NULL;
@@ -765,3 +773,78 @@ void rm_upstream_conn_abort(rm_upstream_conn_t *c)
     }
     conn_destroy(c, false);
 }
+
+/* ---- ops tables (the handles are the first members, so the casts are exact) ---- */
+
+static rm_upstream_conn_t *op_acquire(rm_h1_pool_t *p, const rm_upstream_callbacks_t *cbs, void *ctx,
+                                      bool *ready)
+{
+    h1_conn_t *c = h1_acquire((h1_pool_t *)p, cbs, ctx, ready);
+    return c != NULL ? &c->super : NULL;
+}
+static void op_drain(rm_h1_pool_t *p)
+{
+    h1_drain((h1_pool_t *)p);
+}
+static size_t op_num_connections(const rm_h1_pool_t *p)
+{
+    return h1_num_connections((const h1_pool_t *)p);
+}
+static bool op_has_idle(const rm_h1_pool_t *p)
+{
+    return h1_has_idle((const h1_pool_t *)p);
+}
+static void op_cancel_wait(rm_h1_pool_t *p, void *ctx)
+{
+    h1_cancel_wait((h1_pool_t *)p, ctx);
+}
+static void op_send_head(rm_upstream_conn_t *c, const rm_request_head_t *req, bool has_body, bool end_stream)
+{
+    h1_send_head((h1_conn_t *)c, req, has_body, end_stream);
+}
+static void op_send_data(rm_upstream_conn_t *c, struct evbuffer *data, bool end_stream)
+{
+    h1_send_data((h1_conn_t *)c, data, end_stream);
+}
+static void op_send_trailers(rm_upstream_conn_t *c, const rm_headers_t *trailers)
+{
+    h1_send_trailers((h1_conn_t *)c, trailers);
+}
+static size_t op_write_buffered(const rm_upstream_conn_t *c)
+{
+    return h1_write_buffered((const h1_conn_t *)c);
+}
+static void op_read_disable(rm_upstream_conn_t *c, bool disable)
+{
+    h1_read_disable((h1_conn_t *)c, disable);
+}
+static void op_release(rm_upstream_conn_t *c)
+{
+    h1_release((h1_conn_t *)c);
+}
+static void op_abort(rm_upstream_conn_t *c)
+{
+    h1_abort((h1_conn_t *)c);
+}
+static rm_host_t *op_host(const rm_upstream_conn_t *c)
+{
+    return h1_host((const h1_conn_t *)c);
+}
+
+static const rm_upstream_pool_ops_t h1_pool_ops = {
+    .acquire = op_acquire,
+    .drain = op_drain,
+    .num_connections = op_num_connections,
+    .has_idle = op_has_idle,
+    .cancel_wait = op_cancel_wait,
+};
+static const rm_upstream_conn_ops_t h1_conn_ops = {
+    .send_head = op_send_head,
+    .send_data = op_send_data,
+    .send_trailers = op_send_trailers,
+    .write_buffered = op_write_buffered,
+    .read_disable = op_read_disable,
+    .release = op_release,
+    .abort = op_abort,
+    .host = op_host,
+};

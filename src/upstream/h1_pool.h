@@ -28,7 +28,8 @@ typedef struct rm_upstream_conn rm_upstream_conn_t;
     X(REMOTE_CLOSE, "connection termination")                                                                \
     X(PROTOCOL_ERROR, "protocol error")                                                                      \
     X(LOCAL, "local reset")                                                                                  \
-    X(OVERFLOW, "overflow")
+    X(OVERFLOW, "overflow")                                                                                  \
+    X(REFUSED_STREAM, "remote refused stream reset")
 
 typedef enum {
 #define RM_UPSTREAM_RESET_ENUM(e, s) RM_UPSTREAM_RESET_##e,
@@ -79,14 +80,13 @@ rm_upstream_conn_t *rm_h1_pool_acquire(rm_h1_pool_t *pool, const rm_upstream_cal
                                        bool *ready);
 /* Forgets a stream queued by rm_h1_pool_acquire (no-op if it is not queued). */
 void rm_h1_pool_cancel_wait(rm_h1_pool_t *pool, void *ctx);
-/* An idle connection is available: an acquire now is answered at once. */
+/* An acquire now is answered at once (an idle HTTP/1.1 connection, or an HTTP/2 connection with
+ * stream capacity). */
 bool rm_h1_pool_has_idle(const rm_h1_pool_t *pool);
 /* The host left the cluster: close idle connections now, close busy ones when their exchange ends,
  * and free the pool when the last connection is gone. The caller must not use the pool afterwards. */
 void rm_h1_pool_drain(rm_h1_pool_t *pool);
 size_t rm_h1_pool_num_connections(const rm_h1_pool_t *pool);
-/* The TLS context the pool's connections use (borrowed), NULL for plaintext. */
-rm_tls_ctx_t *rm_h1_pool_tls(const rm_h1_pool_t *pool);
 
 /* Sends the request head. content_length >= 0 frames the body with Content-Length; -1 with
  * has_body uses chunked; !has_body sends no body. */

@@ -1,5 +1,7 @@
 #include "upstream/tl_cluster_manager.h"
 
+#include "upstream/h2_pool.h"
+
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,6 +65,8 @@ static rm_h1_pool_t *pool_new(rm_tlcm_t *tl, rm_cluster_t *cluster, rm_host_t *h
         .tls = cluster->tls,
         .tls_stats = &cluster->shared->ssl_stats,
     };
+    if (cluster->protocol == RM_UPSTREAM_HTTP2)
+        return rm_h2_pool_create(tl->worker->base, host, cluster->shared, &opts, &cluster->http2);
     return rm_h1_pool_create(tl->worker->base, host, cluster->shared, &opts);
 }
 
@@ -70,21 +74,22 @@ rm_h1_pool_t *rm_tlcm_pool(rm_tlcm_t *tl, rm_cluster_t *cluster, rm_host_t *host
 {
     rm_tl_pool_slot_t *s = slot_find(tl, host);
     if (s->host != NULL) {
-        if (rm_h1_pool_tls(s->pool) == cluster->tls)
+        if (s->protocol == cluster->protocol && s->tls == cluster->tls)
             return s->pool;
-        /* The cluster's TLS settings changed: new connections need the new context. The old pool
-         * finishes its in-flight exchanges and goes away. */
+        /* The cluster switched protocols or TLS settings: new connections need the new ones. The
+         * old pool finishes its in-flight exchanges and goes away. */
         rm_h1_pool_drain(s->pool);
-        s->pool = pool_new(tl, cluster, host);
-        return s->pool;
+    } else {
+        if ((tl->used_slots + 1) * 2 > tl->num_slots) {
+            slots_rehash(tl, tl->num_slots * 2);
+            s = slot_find(tl, host);
+        }
+        s->host = host;
+        tl->used_slots++;
     }
-    if ((tl->used_slots + 1) * 2 > tl->num_slots) {
-        slots_rehash(tl, tl->num_slots * 2);
-        s = slot_find(tl, host);
-    }
-    s->host = host;
+    s->protocol = cluster->protocol;
+    s->tls = cluster->tls;
     s->pool = pool_new(tl, cluster, host);
-    tl->used_slots++;
     return s->pool;
 }
 

@@ -18,6 +18,8 @@ typedef struct {
 typedef struct {
     rm_host_t *host; /* key; the pool holds the reference */
     rm_h1_pool_t *pool;
+    rm_upstream_protocol_t protocol; /* what the pool speaks */
+    struct rm_tls_ctx *tls;          /* the TLS context its connections use (NULL: plaintext) */
 } rm_tl_pool_slot_t;
 
 typedef struct rm_tlcm {
@@ -35,7 +37,8 @@ rm_tlcm_t *rm_tlcm_create(rm_worker_t *w);
 void rm_tlcm_adopt(rm_tlcm_t *tl, rm_snapshot_t *snap);
 /* Cluster by name in the current snapshot, or NULL. */
 rm_tl_cluster_t *rm_tlcm_get(rm_tlcm_t *tl, const char *name, size_t name_len);
-/* The pool for `host` of `cluster`, created on first use. */
+/* The pool for `host` of `cluster`, created on first use (HTTP/1.1 or HTTP/2 as the cluster says;
+ * when an update changes the cluster's protocol, the old pool drains and a new one takes over). */
 rm_h1_pool_t *rm_tlcm_pool(rm_tlcm_t *tl, rm_cluster_t *cluster, rm_host_t *host);
 void rm_tlcm_destroy(rm_tlcm_t *tl);
 

@@ -7,6 +7,7 @@
 
 #include "core/mem.h"
 #include "envoy/extensions/transport_sockets/tls/v3/tls.pb-c.h"
+#include "envoy/extensions/upstreams/http/v3/http_protocol_options.pb-c.h"
 #include "remora/config/v1/fail_fast.pb-c.h"
 #include "remora_proto/xds.h"
 #include "tls/tls.h"
@@ -34,6 +35,8 @@ typedef Google__Protobuf__Duration Duration;
 typedef Envoy__Config__Cluster__V3__Cluster__SlowStartConfig SlowStartConfig;
 typedef Envoy__Config__Cluster__V3__Cluster__CommonLbConfig CommonLbConfig;
 typedef Envoy__Type__V3__Percent Percent;
+typedef Envoy__Config__Core__V3__Http2ProtocolOptions Http2Options;
+typedef Envoy__Extensions__Upstreams__Http__V3__HttpProtocolOptions UpstreamHttpOptions;
 typedef Envoy__Config__Cluster__V3__OutlierDetection OutlierDetection;
 typedef Envoy__Config__Core__V3__HealthCheck HealthCheck;
 typedef Envoy__Config__Core__V3__HealthCheck__Payload Payload;
@@ -647,10 +650,92 @@ static int check_unsupported(cv_t *c, const Cluster *pb)
         cv_push(c, "outlier_detection");
         return cv_fail_at(c, "monitors", "not supported yet");
     }
-    if (pb->http2_protocol_options != NULL)
-        return cv_fail_at(c, "http2_protocol_options", "not supported yet");
     if (pb->ignore_health_on_host_removal)
         return cv_fail_at(c, "ignore_health_on_host_removal", "not supported yet");
+    return 0;
+}
+
+/* ---- upstream protocol ---- */
+
+static int convert_http2_options(cv_t *c, const char *key, const Http2Options *h, rm_http2_options_t *out)
+{
+    size_t mark = cv_push(c, key);
+    if (h->max_concurrent_streams != NULL) {
+        if (h->max_concurrent_streams->value < 1 || h->max_concurrent_streams->value > 2147483647u)
+            return cv_fail_at(c, "max_concurrent_streams", "must be 1..2147483647");
+        out->max_concurrent_streams = h->max_concurrent_streams->value;
+    }
+    if (h->initial_stream_window_size != NULL) {
+        uint32_t v = h->initial_stream_window_size->value;
+        if (v < 65535 || v > 2147483647u)
+            return cv_fail_at(c, "initial_stream_window_size", "must be 65535..2147483647");
+        out->initial_stream_window_size = v;
+    }
+    if (h->initial_connection_window_size != NULL) {
+        uint32_t v = h->initial_connection_window_size->value;
+        if (v < 65535 || v > 2147483647u)
+            return cv_fail_at(c, "initial_connection_window_size", "must be 65535..2147483647");
+        out->initial_connection_window_size = v;
+    }
+    cv_pop(c, mark);
+    return 0;
+}
+
+/* typed_extension_protocol_options["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]: the
+ * cluster's protocol from explicit_http_config. The path already names the map entry. */
+static int convert_http_protocol_options(cv_t *c, const Google__Protobuf__Any *any, rm_cluster_config_t *out)
+{
+    if (any == NULL || any->type_url == NULL ||
+        strcmp(any->type_url, REMORA_TYPE_URL_UPSTREAM_HTTP_PROTOCOL_OPTIONS) != 0)
+        return cv_fail(c, "typed config must be a " REMORA_UPSTREAM_HTTP_PROTOCOL_OPTIONS_KEY);
+    UpstreamHttpOptions *o = envoy__extensions__upstreams__http__v3__http_protocol_options__unpack(
+        NULL, any->value.len, any->value.data);
+    if (o == NULL)
+        return cv_fail(c, "cannot decode the typed config");
+    int rc = -1;
+    if (check_unknown_deep(c, &o->base) != 0)
+        goto out;
+    if (o->common_http_protocol_options != NULL) {
+        cv_fail_at(c, "common_http_protocol_options", "not supported yet");
+        goto out;
+    }
+    if (o->upstream_protocol_options_case !=
+            ENVOY__EXTENSIONS__UPSTREAMS__HTTP__V3__HTTP_PROTOCOL_OPTIONS__UPSTREAM_PROTOCOL_OPTIONS_EXPLICIT_HTTP_CONFIG ||
+        o->explicit_http_config == NULL) {
+        cv_fail(c, "explicit_http_config is required (the other protocol selections are not supported)");
+        goto out;
+    }
+    cv_push(c, "explicit_http_config");
+    const Envoy__Extensions__Upstreams__Http__V3__HttpProtocolOptions__ExplicitHttpConfig *x =
+        o->explicit_http_config;
+    switch (x->protocol_config_case) {
+    case ENVOY__EXTENSIONS__UPSTREAMS__HTTP__V3__HTTP_PROTOCOL_OPTIONS__EXPLICIT_HTTP_CONFIG__PROTOCOL_CONFIG_HTTP_PROTOCOL_OPTIONS:
+        out->protocol = RM_UPSTREAM_HTTP1;
+        rc = 0;
+        break;
+    case ENVOY__EXTENSIONS__UPSTREAMS__HTTP__V3__HTTP_PROTOCOL_OPTIONS__EXPLICIT_HTTP_CONFIG__PROTOCOL_CONFIG_HTTP2_PROTOCOL_OPTIONS:
+        out->protocol = RM_UPSTREAM_HTTP2;
+        rc = convert_http2_options(c, "http2_protocol_options", x->http2_protocol_options, &out->http2);
+        break;
+    default:
+        cv_fail(c, "one of http_protocol_options, http2_protocol_options is required");
+        break;
+    }
+out:
+    envoy__extensions__upstreams__http__v3__http_protocol_options__free_unpacked(o, NULL);
+    return rc;
+}
+
+/* The older cluster-level http2_protocol_options; typed_extension_protocol_options may override. */
+static int convert_upstream_protocol(cv_t *c, const Cluster *pb, rm_cluster_config_t *out)
+{
+    out->protocol = RM_UPSTREAM_HTTP1;
+    rm_http2_options_default(&out->http2);
+    if (pb->http2_protocol_options != NULL) {
+        out->protocol = RM_UPSTREAM_HTTP2;
+        if (convert_http2_options(c, "http2_protocol_options", pb->http2_protocol_options, &out->http2) != 0)
+            return -1;
+    }
     return 0;
 }
 
@@ -742,9 +827,10 @@ static int convert_extension_options(cv_t *c, const Cluster *pb, rm_cluster_conf
         if (strcmp(key, RM_FAIL_FAST_EXTENSION) == 0)
             rc = convert_fail_fast(c, e->value, &out->fail_fast);
         else if (strcmp(key, REMORA_UPSTREAM_HTTP_PROTOCOL_OPTIONS_KEY) == 0)
-            rc = cv_fail(c, "not supported yet");
+            rc = convert_http_protocol_options(c, e->value, out);
         else
-            rc = cv_fail(c, "unknown extension (supported: " RM_FAIL_FAST_EXTENSION ")");
+            rc = cv_fail(c, "unknown extension (supported: " REMORA_UPSTREAM_HTTP_PROTOCOL_OPTIONS_KEY
+                            ", " RM_FAIL_FAST_EXTENSION ")");
         if (rc != 0)
             return rc;
         cv_pop(c, mark);
@@ -1418,6 +1504,8 @@ static int convert_cluster(cv_t *c, const Cluster *pb, const rm_xds_convert_opts
         out->per_connection_buffer_limit_bytes = pb->per_connection_buffer_limit_bytes->value;
     if (convert_lb_policy(c, (int)pb->lb_policy, &out->lb_policy) != 0 ||
         convert_lb_settings(c, pb, out) != 0)
+        return -1;
+    if (convert_upstream_protocol(c, pb, out) != 0)
         return -1;
     if (pb->circuit_breakers != NULL && convert_circuit_breakers(c, pb->circuit_breakers, out) != 0)
         return -1;

@@ -73,7 +73,8 @@ static const char *usage_text =
     "  /status/CODE    that status, small body\n"
     "  /delay/MS       200 after MS milliseconds\n"
     "  /bytes/N        200 with N pattern bytes (byte i = 'a' + i %% 26), streamed with backpressure;\n"
-    "                  ?chunked=1 uses chunked encoding\n"
+    "                  ?chunked=1 uses chunked encoding; ?chunked=1&trailers=1 also ends it with the\n"
+    "                  trailer x-bytes-sent: N\n"
     "  /sink           consumes the body; 200 \"<bytes> <1 if body is the pattern else 0>\"\n"
     "  /close-mid      headers with Content-Length: 1000, 10 body bytes, then close\n"
     "  /reset          close without a response\n"
@@ -135,6 +136,7 @@ typedef struct conn {
     long arg;             /* status code, delay ms */
     uint64_t bytes_total; /* /bytes/N */
     bool chunked_out;     /* /bytes?chunked=1 */
+    bool trailers_out;    /* /bytes?chunked=1&trailers=1 */
     bool head_request;
     bool close_after; /* Connection: close or HTTP/1.0 */
     char *raw_head;   /* request line + header lines as received (without the final CRLF) */
@@ -268,6 +270,7 @@ static void request_reset(conn_t *c)
     c->head_request = false;
     c->close_after = false;
     c->chunked_out = false;
+    c->trailers_out = false;
     c->stream_sent = 0;
     c->bytes_total = 0;
 }
@@ -364,6 +367,7 @@ static void route_request(conn_t *c, const char *target)
             c->route = R_BYTES;
             c->bytes_total = n;
             c->chunked_out = strstr(query, "chunked=1") != NULL;
+            c->trailers_out = c->chunked_out && strstr(query, "trailers=1") != NULL;
         }
     } else if (strcmp(path, "/sink") == 0) {
         c->route = R_SINK;
@@ -596,7 +600,9 @@ static void stream_refill(conn_t *c)
         c->stream_sent += n;
     }
     if (c->stream_sent >= c->bytes_total) {
-        if (c->chunked_out)
+        if (c->trailers_out)
+            evbuffer_add_printf(out, "0\r\nx-bytes-sent: %" PRIu64 "\r\n\r\n", c->stream_sent);
+        else if (c->chunked_out)
             evbuffer_add(out, "0\r\n\r\n", 5);
         bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
         response_done(c);

@@ -573,7 +573,9 @@ int harness_client_do(harness_client_t *c, const harness_req_t *req, harness_res
     curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, header_cb);
     curl_easy_setopt(h, CURLOPT_HEADERDATA, &x);
     curl_easy_setopt(h, CURLOPT_HTTP_VERSION,
-                     req->http10 ? (long)CURL_HTTP_VERSION_1_0 : (long)CURL_HTTP_VERSION_1_1);
+                     req->http2    ? (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE
+                     : req->http10 ? (long)CURL_HTTP_VERSION_1_0
+                                   : (long)CURL_HTTP_VERSION_1_1);
 
     if (req->watch_rss_pid > 0) {
         curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, xferinfo_cb);
@@ -684,6 +686,27 @@ char *harness_resp_header(const harness_resp_t *resp, const char *name)
 }
 
 /* ---- raw TCP ---- */
+
+int harness_wait_port(int port, int timeout_ms)
+{
+    int64_t deadline = harness_now_ms() + timeout_ms;
+    for (;;) {
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+        sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        int rc = fd >= 0 ? connect(fd, (struct sockaddr *)&sin, sizeof(sin)) : -1;
+        if (fd >= 0)
+            close(fd);
+        if (rc == 0)
+            return 0;
+        if (harness_now_ms() >= deadline) {
+            fprintf(stderr, "harness: nothing accepts connections on port %d after %d ms\n", port,
+                    timeout_ms);
+            return -1;
+        }
+        nap_ms(20);
+    }
+}
 
 int harness_tcp_connect(int port, int timeout_ms)
 {

@@ -106,6 +106,7 @@ typedef struct {
     int timeout_ms;              /* whole-transfer timeout; default 10000 */
     bool verify_pattern;         /* don't store the body; count it and check it is the pattern */
     bool http10;                 /* send HTTP/1.0 */
+    bool http2;                  /* HTTP/2 with prior knowledge (h2c) */
     pid_t watch_rss_pid;         /* >0: sample this process\'s VmRSS during the transfer */
 } harness_req_t;
 
@@ -142,6 +143,10 @@ void harness_resp_free(harness_resp_t *resp);
 char *harness_resp_header(const harness_resp_t *resp, const char *name);
 
 /* ---- raw TCP ---- */
+
+/* Polls until something accepts connections on 127.0.0.1:port (a server started by the test that
+ * has no readiness file). 0, or -1 on timeout. */
+int harness_wait_port(int port, int timeout_ms);
 
 /* Connects to 127.0.0.1:port; returns the fd or -1. */
 int harness_tcp_connect(int port, int timeout_ms);

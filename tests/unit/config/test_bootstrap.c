@@ -413,8 +413,12 @@ static const error_case_t error_cases[] = {
     {NULL, "\"name: c0\"", NULL, NULL,
      "static_resources.clusters[0]: expected a mapping (Cluster), got \"name: c0\""},
     /* Listeners and the HTTP connection manager. */
-    {NULL, NULL, "codec_type: HTTP2,", NULL,
-     LF0 "codec_type: HTTP2 is not supported yet (supported: AUTO, HTTP1)"},
+    {NULL, NULL, "codec_type: HTTP3,", NULL,
+     LF0 "codec_type: HTTP3 is not supported yet (supported: AUTO, HTTP1, HTTP2)"},
+    {NULL, NULL, "http2_protocol_options: {max_concurrent_streams: 0},", NULL,
+     LF0 "http2_protocol_options.max_concurrent_streams: 0 is out of range (1..2147483647)"},
+    {NULL, NULL, "http2_protocol_options: {allow_connect: true},", NULL,
+     LF0 "http2_protocol_options.allow_connect: not supported yet"},
     {NULL, NULL, "rds: {route_config_name: r},", NULL, LF0 "rds: not supported yet"},
     {NULL, NULL, "max_request_headers_kb: 0,", NULL,
      LF0 "max_request_headers_kb: 0 is out of range (1..8192)"},
@@ -1123,7 +1127,7 @@ static void test_circuit_breakers_and_fail_fast(void **state)
          "static_resources.clusters[0].typed_extension_protocol_options.remora.fail_fast.open_duration: *"},
         {NULL, CL("typed_extension_protocol_options: {x.y: {}}"), NULL, NULL,
          "static_resources.clusters[0].typed_extension_protocol_options.x.y: unknown extension (supported: "
-         "remora.fail_fast)"},
+         "envoy.extensions.upstreams.http.v3.HttpProtocolOptions, remora.fail_fast)"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char *y = build(cases[i].top, cases[i].clusters, cases[i].hcm, cases[i].vhosts);

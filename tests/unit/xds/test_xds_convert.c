@@ -8,6 +8,7 @@
 
 #include <cmocka.h>
 
+#include "envoy/extensions/upstreams/http/v3/http_protocol_options.pb-c.h"
 #include "remora/config/v1/fail_fast.pb-c.h"
 #include "xds/xds_convert.h"
 
@@ -687,15 +688,20 @@ static void test_unsupported_fields(void **state)
          "cluster 'web': outlier_detection.max_ejection_percent: must be 0..100");
     CASE((common.update_merge_window = &f.connect_timeout, f.c.common_lb_config = &common),
          "cluster 'web': common_lb_config.update_merge_window: not supported yet");
-    CASE(f.c.http2_protocol_options = &h2, "cluster 'web': http2_protocol_options: not supported yet");
-    ext.key = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
+    UInt32Value zero = GOOGLE__PROTOBUF__UINT32_VALUE__INIT;
+    CASE((h2.max_concurrent_streams = &zero, f.c.http2_protocol_options = &h2),
+         "cluster 'web': http2_protocol_options.max_concurrent_streams: must be 1..2147483647");
+    h2.max_concurrent_streams = NULL;
+    ext.key = "envoy.extensions.upstreams.tcp.v3.TcpProtocolOptions";
     CASE((f.c.n_typed_extension_protocol_options = 1, f.c.typed_extension_protocol_options = exts),
-         "cluster 'web': typed_extension_protocol_options.envoy.extensions.upstreams.http.v3."
-         "HttpProtocolOptions: not supported yet");
+         "cluster 'web': "
+         "typed_extension_protocol_options.envoy.extensions.upstreams.tcp.v3.TcpProtocolOptions: "
+         "unknown extension (supported: envoy.extensions.upstreams.http.v3.HttpProtocolOptions, "
+         "remora.fail_fast)");
     ext.key = "remora.other";
     CASE((f.c.n_typed_extension_protocol_options = 1, f.c.typed_extension_protocol_options = exts),
          "cluster 'web': typed_extension_protocol_options.remora.other: unknown extension (supported: "
-         "remora.fail_fast)");
+         "envoy.extensions.upstreams.http.v3.HttpProtocolOptions, remora.fail_fast)");
     /* lb_config must match lb_policy, as Envoy requires. */
     CASE((f.c.lb_config_case = ENVOY__CONFIG__CLUSTER__V3__CLUSTER__LB_CONFIG_LEAST_REQUEST_LB_CONFIG,
           f.c.least_request_lb_config = &lr),
@@ -818,6 +824,75 @@ static void test_breakers(void **state)
 
 /* Fields the trimmed protos do not know arrive in base.unknown_fields: rejected by number, with
  * Envoy's name when it is a Cluster field Remora knows about. */
+/* typed_extension_protocol_options with HttpProtocolOptions: packs the options into an Any. */
+static void test_upstream_protocol(void **state)
+{
+    (void)state;
+    cluster_fixture_t f;
+    rm_cluster_config_t out;
+
+    cluster_fixture_init(&f, STATIC);
+    convert_ok(&f.c, NULL, &out);
+    assert_int_equal(out.protocol, RM_UPSTREAM_HTTP1);
+    rm_cluster_config_free(&out);
+
+    Envoy__Config__Core__V3__Http2ProtocolOptions h2 = ENVOY__CONFIG__CORE__V3__HTTP2_PROTOCOL_OPTIONS__INIT;
+    UInt32Value streams = GOOGLE__PROTOBUF__UINT32_VALUE__INIT;
+    streams.value = 7;
+    h2.max_concurrent_streams = &streams;
+    Envoy__Extensions__Upstreams__Http__V3__HttpProtocolOptions__ExplicitHttpConfig x =
+        ENVOY__EXTENSIONS__UPSTREAMS__HTTP__V3__HTTP_PROTOCOL_OPTIONS__EXPLICIT_HTTP_CONFIG__INIT;
+    x.protocol_config_case =
+        ENVOY__EXTENSIONS__UPSTREAMS__HTTP__V3__HTTP_PROTOCOL_OPTIONS__EXPLICIT_HTTP_CONFIG__PROTOCOL_CONFIG_HTTP2_PROTOCOL_OPTIONS;
+    x.http2_protocol_options = &h2;
+    Envoy__Extensions__Upstreams__Http__V3__HttpProtocolOptions o =
+        ENVOY__EXTENSIONS__UPSTREAMS__HTTP__V3__HTTP_PROTOCOL_OPTIONS__INIT;
+    o.upstream_protocol_options_case =
+        ENVOY__EXTENSIONS__UPSTREAMS__HTTP__V3__HTTP_PROTOCOL_OPTIONS__UPSTREAM_PROTOCOL_OPTIONS_EXPLICIT_HTTP_CONFIG;
+    o.explicit_http_config = &x;
+    uint8_t buf[256];
+    size_t len = envoy__extensions__upstreams__http__v3__http_protocol_options__pack(&o, buf);
+    Google__Protobuf__Any any = GOOGLE__PROTOBUF__ANY__INIT;
+    any.type_url = "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
+    any.value.data = buf;
+    any.value.len = len;
+    Envoy__Config__Cluster__V3__Cluster__TypedExtensionProtocolOptionsEntry ext =
+        ENVOY__CONFIG__CLUSTER__V3__CLUSTER__TYPED_EXTENSION_PROTOCOL_OPTIONS_ENTRY__INIT;
+    ext.key = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
+    ext.value = &any;
+    Envoy__Config__Cluster__V3__Cluster__TypedExtensionProtocolOptionsEntry *exts[1] = {&ext};
+
+    cluster_fixture_init(&f, STATIC);
+    f.c.n_typed_extension_protocol_options = 1;
+    f.c.typed_extension_protocol_options = exts;
+    convert_ok(&f.c, NULL, &out);
+    assert_int_equal(out.protocol, RM_UPSTREAM_HTTP2);
+    assert_int_equal(out.http2.max_concurrent_streams, 7);
+    assert_int_equal(out.http2.initial_stream_window_size, 1u << 20); /* default kept */
+    rm_cluster_config_free(&out);
+
+    /* The older cluster-level field selects HTTP/2 too. */
+    cluster_fixture_init(&f, STATIC);
+    f.c.http2_protocol_options = &h2;
+    convert_ok(&f.c, NULL, &out);
+    assert_int_equal(out.protocol, RM_UPSTREAM_HTTP2);
+    rm_cluster_config_free(&out);
+
+    /* An explicit config without a protocol is refused. */
+    x.protocol_config_case =
+        ENVOY__EXTENSIONS__UPSTREAMS__HTTP__V3__HTTP_PROTOCOL_OPTIONS__EXPLICIT_HTTP_CONFIG__PROTOCOL_CONFIG__NOT_SET;
+    len = envoy__extensions__upstreams__http__v3__http_protocol_options__pack(&o, buf);
+    any.value.len = len;
+    cluster_fixture_init(&f, STATIC);
+    f.c.n_typed_extension_protocol_options = 1;
+    f.c.typed_extension_protocol_options = exts;
+    expect_error(
+        &f.c, NULL,
+        "cluster 'web': typed_extension_protocol_options.envoy.extensions.upstreams.http.v3."
+        "HttpProtocolOptions.explicit_http_config: one of http_protocol_options, http2_protocol_options "
+        "is required");
+}
+
 static void test_unknown_fields(void **state)
 {
     cluster_fixture_t f;
@@ -989,12 +1064,19 @@ static void test_printable(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_static_cluster),     cmocka_unit_test(test_health_fields),
-        cmocka_unit_test(test_defaults),           cmocka_unit_test(test_strict_dns_cluster),
-        cmocka_unit_test(test_eds_cluster),        cmocka_unit_test(test_cluster_rejections),
-        cmocka_unit_test(test_unsupported_fields), cmocka_unit_test(test_breakers),
-        cmocka_unit_test(test_unknown_fields),     cmocka_unit_test(test_lb_settings),
-        cmocka_unit_test(test_decode_bytes),       cmocka_unit_test(test_cla),
+        cmocka_unit_test(test_static_cluster),
+        cmocka_unit_test(test_health_fields),
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_strict_dns_cluster),
+        cmocka_unit_test(test_eds_cluster),
+        cmocka_unit_test(test_cluster_rejections),
+        cmocka_unit_test(test_unsupported_fields),
+        cmocka_unit_test(test_breakers),
+        cmocka_unit_test(test_unknown_fields),
+        cmocka_unit_test(test_upstream_protocol),
+        cmocka_unit_test(test_lb_settings),
+        cmocka_unit_test(test_decode_bytes),
+        cmocka_unit_test(test_cla),
         cmocka_unit_test(test_printable),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
