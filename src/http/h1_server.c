@@ -630,10 +630,8 @@ static bool tls_handshake_event(rm_h1_server_conn_t *c, short what)
     rm_tls_record_handshake(&l->ssl_stats, c->bev);
     rm_alpn_t proto = rm_tls_bufferevent_alpn(c->bev);
     if (proto == RM_ALPN_H2) {
-        /* The hand-over point to an HTTP/2 codec: the listener selects "h2" only once
-         * rm_tls_alpn_servable says it can be served, so today this cannot happen. */
-        RM_LOG_WARN("downstream %s: negotiated h2 without an HTTP/2 codec", c->peer);
-        conn_kill(c);
+        /* The HTTP/2 codec takes the connection (its OpenSSL bufferevent and any bytes read). */
+        hand_to_h2(c);
         return false;
     }
     RM_LOG_DEBUG("downstream %s: TLS handshake done (ALPN %s)", c->peer,

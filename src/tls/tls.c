@@ -56,7 +56,7 @@ bool rm_tls_alpn_servable(rm_alpn_t p)
     case RM_ALPN_HTTP11:
         return true;
     case RM_ALPN_H2:
-        return false; /* no HTTP/2 codec yet: return true here when there is one */
+        return true; /* src/http/h2_server.c, handed over in h1_server.c's tls_handshake_event */
     default:
         return false;
     }

@@ -48,9 +48,8 @@ typedef enum {
         RM_ALPN_OTHER, /* a name Remora does not know (cannot happen for what it selects or offers) */
 } rm_alpn_t;
 
-/* True when Remora has a codec for the protocol. Today only HTTP/1.1; "h2" becomes selectable (on
- * listeners) and offered (to clusters) by returning true for RM_ALPN_H2 here once the HTTP/2 codec
- * exists, and the downstream codec hands such connections over where it checks the result. */
+/* True when Remora has a codec for the protocol: HTTP/1.1 and h2. A listener selects only these; the
+ * downstream codec hands a connection that negotiated h2 to the HTTP/2 codec. */
 bool rm_tls_alpn_servable(rm_alpn_t p);
 const char *rm_alpn_name(rm_alpn_t p); /* "http/1.1", "h2", "" for NONE */
 

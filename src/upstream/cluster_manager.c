@@ -235,7 +235,13 @@ static rm_cluster_t *build_cluster(cm_entry_t *e, const rm_cluster_config_t *cfg
     const rm_cluster_t *prev = e->active;
     if (cfg->tls.enabled && e->tls == NULL) {
         char sub[512];
-        e->tls = rm_tls_client_ctx_create(&cfg->tls, sub, sizeof(sub));
+        /* ALPN offers the protocol the cluster's pools speak, whatever alpn_protocols lists: a
+         * server picking another one would be spoken to in the wrong protocol. */
+        rm_tls_config_t tcfg = cfg->tls;
+        char *proto[1] = {(char *)(cfg->protocol == RM_UPSTREAM_HTTP2 ? "h2" : "http/1.1")};
+        tcfg.alpn_protocols = proto;
+        tcfg.num_alpn_protocols = 1;
+        e->tls = rm_tls_client_ctx_create(&tcfg, sub, sizeof(sub));
         if (e->tls == NULL) {
             snprintf(err, errlen, "cluster %s: transport_socket: %s", cfg->name, sub);
             return NULL;
@@ -611,6 +617,13 @@ static bool str_eq(const char *a, const char *b)
     return strcmp(a, b) == 0;
 }
 
+static bool fail_fast_equal(const rm_fail_fast_config_t *a, const rm_fail_fast_config_t *b)
+{
+    return a->enabled == b->enabled && a->consecutive_failures == b->consecutive_failures &&
+           a->slow_call_ms == b->slow_call_ms && a->open_duration_ms == b->open_duration_ms &&
+           a->half_open_requests == b->half_open_requests && a->ignore_5xx == b->ignore_5xx;
+}
+
 /* Whether two cluster configs would build the same cluster (so an update can keep the old one). */
 static bool config_equal(const rm_cluster_config_t *a, const rm_cluster_config_t *b)
 {
@@ -620,6 +633,15 @@ static bool config_equal(const rm_cluster_config_t *a, const rm_cluster_config_t
         a->per_connection_buffer_limit_bytes != b->per_connection_buffer_limit_bytes ||
         a->dns_lookup_family != b->dns_lookup_family || !str_eq(a->eds_service_name, b->eds_service_name) ||
         a->num_endpoints != b->num_endpoints || !rm_tls_config_equal(&a->tls, &b->tls) ||
+        a->healthy_panic_threshold_set != b->healthy_panic_threshold_set ||
+        a->healthy_panic_threshold != b->healthy_panic_threshold || a->choice_count != b->choice_count ||
+        a->slow_start_window_ms != b->slow_start_window_ms ||
+        a->slow_start_aggression != b->slow_start_aggression ||
+        a->slow_start_min_weight_percent != b->slow_start_min_weight_percent ||
+        a->circuit_breakers_set != b->circuit_breakers_set ||
+        memcmp(a->circuit_breakers, b->circuit_breakers, sizeof(a->circuit_breakers)) != 0 ||
+        !fail_fast_equal(&a->fail_fast, &b->fail_fast) || a->protocol != b->protocol ||
+        memcmp(&a->http2, &b->http2, sizeof(a->http2)) != 0 ||
         memcmp(&a->outlier_detection, &b->outlier_detection, sizeof(a->outlier_detection)) != 0 ||
         a->num_health_checks != b->num_health_checks)
         return false;

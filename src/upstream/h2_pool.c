@@ -12,6 +12,7 @@
 
 #include "core/log.h"
 #include "core/mem.h"
+#include "tls/tls.h"
 #include "upstream/upstream_ops.h"
 
 /* Frames handed to the socket before we stop asking nghttp2 for more (see the downstream codec). */
@@ -93,6 +94,7 @@ static void pool_maybe_free(h2_pool_t *pool)
     if (pool->draining && pool->num_conns == 0) {
         rm_host_unref(pool->host);
         rm_cluster_shared_unref(pool->shared);
+        rm_tls_ctx_unref(pool->opts.tls);
         free(pool);
     }
 }
@@ -473,6 +475,20 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
         return;
     if (what & BEV_EVENT_CONNECTED) {
         evtimer_del(c->timer);
+        if (pool->opts.tls != NULL) {
+            /* With TLS this reports the completed handshake. A server that chose HTTP/1.1 over
+             * ALPN cannot be spoken to in HTTP/2; one without ALPN gets HTTP/2 with prior knowledge. */
+            rm_tls_record_handshake(pool->opts.tls_stats, bev);
+            if (rm_tls_bufferevent_alpn(bev) == RM_ALPN_HTTP11) {
+                RM_LOG_INFO("upstream %s (cluster %s): the server chose http/1.1 over ALPN; the cluster "
+                            "speaks HTTP/2",
+                            pool->host->address_str, pool->shared->name);
+                RM_STAT_INC(pool->shared->stats.upstream_cx_connect_fail);
+                RM_STAT_INC(pool->host->stats.cx_connect_fail);
+                conn_fail(c, RM_UPSTREAM_RESET_CONNECT_FAIL, true);
+                return;
+            }
+        }
         int one = 1;
         setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         RM_STAT_INC(pool->shared->stats.upstream_cx_active);
@@ -490,6 +506,12 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
         return;
     }
     if (!c->connected) {
+        if (pool->opts.tls != NULL && rm_tls_bufferevent_handshake_started(bev)) {
+            char reason[300];
+            rm_tls_record_failure(pool->opts.tls_stats, bev, reason, sizeof(reason));
+            RM_LOG_INFO("upstream %s (cluster %s): TLS handshake failed: %s", pool->host->address_str,
+                        pool->shared->name, reason);
+        }
         RM_STAT_INC(pool->shared->stats.upstream_cx_connect_fail);
         RM_STAT_INC(pool->host->stats.cx_connect_fail);
         conn_fail(c, RM_UPSTREAM_RESET_CONNECT_FAIL, true);
@@ -505,6 +527,11 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
     h2_conn_t *c = arg;
     h2_pool_t *pool = c->pool;
     if (!c->connected) {
+        if (pool->opts.tls != NULL && rm_tls_bufferevent_handshake_started(c->bev)) {
+            RM_STAT_INC(pool->opts.tls_stats->connection_error);
+            RM_LOG_INFO("upstream %s (cluster %s): TLS handshake timed out", pool->host->address_str,
+                        pool->shared->name);
+        }
         RM_STAT_INC(pool->shared->stats.upstream_cx_connect_timeout);
         RM_STAT_INC(pool->shared->stats.upstream_cx_connect_fail);
         RM_STAT_INC(pool->host->stats.cx_connect_fail);
@@ -563,7 +590,10 @@ static h2_conn_t *conn_alloc(h2_pool_t *pool, struct bufferevent *bev)
 
 static h2_conn_t *conn_new(h2_pool_t *pool)
 {
-    h2_conn_t *c = conn_alloc(pool, bufferevent_socket_new(pool->base, -1, BEV_OPT_CLOSE_ON_FREE));
+    struct bufferevent *bev = pool->opts.tls != NULL
+                                  ? rm_tls_bufferevent_connect(pool->opts.tls, pool->base)
+                                  : bufferevent_socket_new(pool->base, -1, BEV_OPT_CLOSE_ON_FREE);
+    h2_conn_t *c = conn_alloc(pool, bev);
     if (pool->opts.connect_timeout_ms > 0)
         arm_timer(c->timer, pool->opts.connect_timeout_ms);
     if (bufferevent_socket_connect(c->bev, (struct sockaddr *)&pool->host->addr, (int)pool->host->addr_len) !=
@@ -663,6 +693,8 @@ rm_h1_pool_t *rm_h2_pool_create(struct event_base *base, rm_host_t *host, rm_clu
     p->host = rm_host_ref(host);
     p->shared = rm_cluster_shared_ref(shared);
     p->opts = *opts;
+    if (p->opts.tls != NULL)
+        rm_tls_ctx_ref(p->opts.tls);
     p->h2 = *h2;
     return &p->super;
 }

@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -135,8 +136,31 @@ static char *downstream_ts(const harness_cert_t *cert, bool mtls)
     "nocert}}]},"                                                                                            \
     " {name: notls, domains: [\"notls.local\"], routes: [{match: {prefix: \"/\"}, route: {cluster: "         \
     "notls}}]},"                                                                                             \
+    " {name: h2secure, domains: [\"h2secure.local\"], routes: [{match: {prefix: \"/\"}, route: {cluster: "   \
+    "h2secure}}]},"                                                                                          \
     " {name: all, domains: [\"*\"], routes: [{match: {prefix: \"/\"}, route: {cluster: plain, timeout: "     \
     "10s}}]}]"
+
+/* nghttpd (HTTP/2 only) serving TLS with `cert` from a docroot holding "hello"; returns its port. */
+static int start_nghttpd_tls(const harness_cert_t *cert)
+{
+    char *docroot = harness_path("h2docroot");
+    mkdir(docroot, 0755);
+    char *file = harness_fmt("%s/hello", docroot);
+    int rc = harness_write_file(file, "hello over h2 and TLS\n", (size_t)-1);
+    free(file);
+    int port = harness_free_port();
+    char *p = harness_fmt("%d", port);
+    char *argv[] = {"/usr/sbin/nghttpd", "-d", docroot, p, (char *)cert->key, (char *)cert->cert, NULL};
+    harness_proc_t *proc = rc == 0 ? harness_spawn("nghttpd-tls", argv, NULL) : NULL;
+    free(p);
+    free(docroot);
+    if (proc == NULL)
+        return -1;
+    return harness_wait_port(port, 10000) == 0 ? port : -1;
+}
+
+static int g_h2_tls_port;
 
 static int group_setup(void **state)
 {
@@ -147,9 +171,19 @@ static int group_setup(void **state)
     g_secure_up_port = start_tls_upstream("secure", &g_backend, g_ca.cert);
     int rogue = start_tls_upstream("rogue", &g_backend_rogue, NULL);
     int expired = start_tls_upstream("expired", &g_backend_expired, NULL);
-    if (plain < 0 || g_secure_up_port < 0 || rogue < 0 || expired < 0)
+    g_h2_tls_port = start_nghttpd_tls(&g_backend);
+    if (plain < 0 || g_secure_up_port < 0 || rogue < 0 || expired < 0 || g_h2_tls_port < 0)
         return -1;
-    char *clusters[7] = {
+    /* HTTP/2 over TLS to nghttpd: the cluster offers h2 in ALPN whatever alpn_protocols says. */
+    char *h2secure = tls_cluster("h2secure", g_h2_tls_port, "backend.test", &g_ca, NULL, NULL);
+    h2secure[strlen(h2secure) - 1] = '\0';
+    char *h2secure_full = harness_fmt(
+        "%s, typed_extension_protocol_options: {envoy.extensions.upstreams.http.v3.HttpProtocolOptions: "
+        "{\"@type\": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions, "
+        "explicit_http_config: {http2_protocol_options: {}}}}}",
+        h2secure);
+    free(h2secure);
+    char *clusters[8] = {
         harness_yaml_cluster("plain", &plain, 1, NULL),
         /* TLS 1.3 here (clusters default to 1.2 at most, as in Envoy; the others use that). */
         tls_cluster("secure", g_secure_up_port, "backend.test", &g_ca, &g_remora_client, "TLSv1_3"),
@@ -162,6 +196,7 @@ static int group_setup(void **state)
         /* A plaintext HTTP server behind a TLS cluster: it waits for a request head that the
          * ClientHello never completes, so the handshake stalls until connect_timeout (2s). */
         tls_cluster("notls", plain, "backend.test", &g_ca, NULL, NULL),
+        h2secure_full,
     };
     char *ts_tls = downstream_ts(&g_remora_cert, false);
     char *ts_mtls = downstream_ts(&g_remora_cert, true);
@@ -179,8 +214,8 @@ static int group_setup(void **state)
          .virtual_hosts = VHOSTS,
          .transport_socket = ts_expired},
     };
-    char *yaml = harness_yaml_bootstrap(listeners, 4, clusters, 7);
-    for (int i = 0; i < 7; i++)
+    char *yaml = harness_yaml_bootstrap(listeners, 4, clusters, 8);
+    for (int i = 0; i < 8; i++)
         free(clusters[i]);
     free(ts_tls);
     free(ts_mtls);
@@ -213,6 +248,7 @@ typedef struct {
     const char *path;
     uint64_t upload_len;   /* >0: POST that many pattern bytes */
     bool pattern_download; /* check the body is the test upstream's pattern instead of storing it */
+    bool http11_only;      /* offer only http/1.1 in ALPN (default: h2 and http/1.1) */
 } https_req_t;
 
 typedef struct {
@@ -278,7 +314,9 @@ static void https(int port, const https_req_t *q, https_resp_t *r)
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_RESOLVE, resolve);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
-    curl_easy_setopt(c, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS); /* offers h2 and http/1.1 */
+    curl_easy_setopt(c, CURLOPT_HTTP_VERSION,
+                     q->http11_only ? (long)CURL_HTTP_VERSION_1_1
+                                    : (long)CURL_HTTP_VERSION_2TLS); /* h2 and http/1.1 */
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, r->error);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
@@ -352,11 +390,21 @@ static void test_downstream_tls_ok(void **state)
     https(g_tls_port, &(https_req_t){.trust = &g_ca, .path = "/headers"}, &r);
     IT_ASSERT(r.code == CURLE_OK, "https request failed: %s", r.error);
     IT_ASSERT(r.status == 200, "status %ld", r.status);
-    /* h2 is configured but has no codec yet: the listener must settle on HTTP/1.1. */
-    IT_ASSERT(r.http_version == CURL_HTTP_VERSION_1_1, "negotiated HTTP version %ld", r.http_version);
+    /* The listener offers [h2, http/1.1] and curl both: ALPN settles on h2, served by the HTTP/2 codec. */
+    IT_ASSERT(r.http_version == CURL_HTTP_VERSION_2_0, "negotiated HTTP version %ld", r.http_version);
     IT_ASSERT(strstr(r.body, "x-forwarded-proto: https") != NULL, "upstream saw:\n%s", r.body);
     wait_stat_above(hs, before);
     free(hs);
+}
+
+/* A client that offers only http/1.1 on the same listener is served over HTTP/1.1. */
+static void test_downstream_tls_http11_client(void **state)
+{
+    https_resp_t r;
+    https(g_tls_port, &(https_req_t){.trust = &g_ca, .path = "/headers", .http11_only = true}, &r);
+    IT_ASSERT(r.code == CURLE_OK && r.status == 200, "status %ld (%s)", r.status, r.error);
+    IT_ASSERT(r.http_version == CURL_HTTP_VERSION_1_1, "negotiated HTTP version %ld", r.http_version);
+    IT_ASSERT(strstr(r.body, "x-forwarded-proto: https") != NULL, "upstream saw:\n%s", r.body);
 }
 
 static void test_downstream_untrusted_and_expired(void **state)
@@ -468,8 +516,8 @@ static void test_upstream_tls_ok(void **state)
     harness_resp_t resp;
     plain_get("secure.local", "/tls", &resp);
     IT_ASSERT(resp.status == 200, "status %ld body %s", resp.status, resp.body);
-    /* SNI sent, Remora's client certificate presented, http/1.1 offered (h2 is configured but not
-     * offered without a codec). */
+    /* SNI sent, Remora's client certificate presented, http/1.1 offered (the cluster speaks
+     * HTTP/1.1, so h2 from alpn_protocols is not offered). */
     IT_ASSERT(strcmp(resp.body, "sni=backend.test client=remora-sidecar alpn=http/1.1") == 0,
               "upstream saw: %s", resp.body);
     harness_resp_free(&resp);
@@ -602,6 +650,25 @@ static void test_mismatched_key_refused(void **state)
     free(ts);
 }
 
+/* HTTP/2 towards a TLS origin that speaks only HTTP/2 (nghttpd): ALPN h2, verified, and the request
+ * from an HTTP/1.1 client is translated. */
+static void test_upstream_h2_over_tls(void **state)
+{
+    uint64_t before = stat_or_zero("cluster.h2secure.ssl.handshake");
+    for (int i = 0; i < 3; i++) {
+        harness_resp_t resp;
+        plain_get("h2secure.local", "/hello", &resp);
+        IT_ASSERT(resp.status == 200 && resp.body != NULL &&
+                      strcmp(resp.body, "hello over h2 and TLS\n") == 0,
+                  "status %ld body %s", resp.status, resp.body ? resp.body : "");
+        harness_resp_free(&resp);
+    }
+    wait_stat_above("cluster.h2secure.ssl.handshake", before);
+    /* The three requests shared one multiplexed connection. */
+    IT_ASSERT(stat_or_zero("cluster.h2secure.upstream_cx_total") == 1, "upstream connections: %llu",
+              (unsigned long long)stat_or_zero("cluster.h2secure.upstream_cx_total"));
+}
+
 /* ---- the curl program ---- */
 
 static void test_curl_cli(void **state)
@@ -621,19 +688,21 @@ static void test_curl_cli(void **state)
     out[len] = '\0';
     int rc = pclose(p);
     free(cmd);
-    IT_ASSERT(rc == 0 && strcmp(out, "201 1.1") == 0, "curl said \"%s\" (exit %d)", out, rc);
+    IT_ASSERT(rc == 0 && strcmp(out, "201 2") == 0, "curl said \"%s\" (exit %d)", out, rc);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_downstream_tls_ok),
+        cmocka_unit_test(test_downstream_tls_http11_client),
         cmocka_unit_test(test_downstream_untrusted_and_expired),
         cmocka_unit_test(test_downstream_garbage_and_stall),
         cmocka_unit_test(test_mtls_ok),
         cmocka_unit_test(test_mtls_missing_client_cert),
         cmocka_unit_test(test_mtls_wrong_ca_and_expired_client),
         cmocka_unit_test(test_upstream_tls_ok),
+        cmocka_unit_test(test_upstream_h2_over_tls),
         cmocka_unit_test(test_upstream_wrong_ca),
         cmocka_unit_test(test_upstream_name_mismatch),
         cmocka_unit_test(test_upstream_expired),

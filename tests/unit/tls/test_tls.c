@@ -98,14 +98,14 @@ static const char *selected(SSL *ssl)
 static void test_alpn_policy(void **state)
 {
     assert_true(rm_tls_alpn_servable(RM_ALPN_HTTP11));
-    assert_false(rm_tls_alpn_servable(RM_ALPN_H2)); /* no HTTP/2 codec yet */
+    assert_true(rm_tls_alpn_servable(RM_ALPN_H2));
     assert_false(rm_tls_alpn_servable(RM_ALPN_NONE));
     assert_string_equal(rm_alpn_name(RM_ALPN_H2), "h2");
     assert_string_equal(rm_alpn_name(RM_ALPN_HTTP11), "http/1.1");
 }
 
-/* The listener picks what it can serve from its configured list; a client offering h2 first still
- * gets http/1.1, and a client offering only h2 gets no ALPN at all (not h2). */
+/* The listener picks, in its configured order, the first protocol the client offers; a listener
+ * without h2 answers an h2-first client with http/1.1, and one offering only h2 with no ALPN. */
 static void test_alpn_selection(void **state)
 {
     char err[512];
@@ -121,28 +121,35 @@ static void test_alpn_selection(void **state)
     rm_tls_ctx_t *cli = rm_tls_client_ctx_create(&cc, err, sizeof(err));
     assert_non_null(cli);
 
+    static const unsigned char offer_h1[] = "\x08http/1.1";
+    pair(cli, srv, &c, &s);
+    SSL_set_alpn_protos(c, offer_both, sizeof(offer_both) - 1);
+    assert_int_equal(handshake(c, s), 1);
+    assert_string_equal(selected(s), "h2");
+    SSL_free(c);
+    SSL_free(s);
+
+    pair(cli, srv, &c, &s);
+    SSL_set_alpn_protos(c, offer_h1, sizeof(offer_h1) - 1);
+    assert_int_equal(handshake(c, s), 1);
+    assert_string_equal(selected(s), "http/1.1");
+    SSL_free(c);
+    SSL_free(s);
+    rm_tls_ctx_unref(srv);
+
+    /* A listener configured with http/1.1 only: h2-first clients get http/1.1, h2-only ones nothing. */
+    static const char *const h1_only[] = {"http/1.1"};
+    sc = server_cfg(h1_only, 1, false);
+    srv = rm_tls_server_ctx_create(&sc, err, sizeof(err));
+    assert_non_null(srv);
     pair(cli, srv, &c, &s);
     SSL_set_alpn_protos(c, offer_both, sizeof(offer_both) - 1);
     assert_int_equal(handshake(c, s), 1);
     assert_string_equal(selected(s), "http/1.1");
     SSL_free(c);
     SSL_free(s);
-
     pair(cli, srv, &c, &s);
     SSL_set_alpn_protos(c, offer_h2, sizeof(offer_h2) - 1);
-    assert_int_equal(handshake(c, s), 1);
-    assert_string_equal(selected(s), "");
-    SSL_free(c);
-    SSL_free(s);
-    rm_tls_ctx_unref(srv);
-
-    /* A listener configured with h2 only has nothing it can select. */
-    static const char *const h2_only[] = {"h2"};
-    sc = server_cfg(h2_only, 1, false);
-    srv = rm_tls_server_ctx_create(&sc, err, sizeof(err));
-    assert_non_null(srv);
-    pair(cli, srv, &c, &s);
-    SSL_set_alpn_protos(c, offer_both, sizeof(offer_both) - 1);
     assert_int_equal(handshake(c, s), 1);
     assert_string_equal(selected(s), "");
     SSL_free(c);
@@ -151,8 +158,8 @@ static void test_alpn_selection(void **state)
     rm_tls_ctx_unref(cli);
 }
 
-/* A client context offers only what can be served, sends SNI, and verifies the server against the
- * CA and against the SNI name. */
+/* A client context offers its configured protocols (the cluster manager narrows them to the
+ * cluster's own), sends SNI, and verifies the server against the CA and against the SNI name. */
 static void test_client_sni_verification_and_offer(void **state)
 {
     char err[512];
@@ -171,7 +178,7 @@ static void test_client_sni_verification_and_offer(void **state)
     pair(cli, srv, &c, &s);
     assert_int_equal(handshake(c, s), 1);
     assert_string_equal(SSL_get_servername(s, TLSEXT_NAMETYPE_host_name), "alt.test");
-    assert_string_equal(selected(c), "http/1.1"); /* h2 was configured but not offered */
+    assert_string_equal(selected(c), "h2"); /* the server's first choice among what was offered */
     assert_int_equal(SSL_get_verify_result(c), X509_V_OK);
     SSL_free(c);
     SSL_free(s);
