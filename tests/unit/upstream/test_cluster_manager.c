@@ -145,6 +145,38 @@ static void test_cds_eds_lifecycle(void **state)
     assert_ptr_equal(web->shared, shared);
     assert_ptr_equal(host_at(web, "10.0.0.2:80"), h2);
 
+    /* Changes only to LB settings, breakers, the fail-fast breaker or the protocol are changes too. */
+    rm_cluster_config_t v = eds_cluster("web", 250);
+    v.healthy_panic_threshold_set = true;
+    v.healthy_panic_threshold = 0;
+    rm_cluster_manager_apply_cds(cm, cds_set(1, v), 1, 60000);
+    web = find(&s, "web");
+    assert_true(web->healthy_panic_threshold == 0);
+    v = eds_cluster("web", 250);
+    v.healthy_panic_threshold_set = true;
+    v.circuit_breakers_set = true;
+    rm_circuit_breaker_thresholds_default(&v.circuit_breakers[0]);
+    rm_circuit_breaker_thresholds_default(&v.circuit_breakers[1]);
+    v.circuit_breakers[0].max_requests = 7;
+    rm_cluster_manager_apply_cds(cm, cds_set(1, v), 1, 60000);
+    web = find(&s, "web");
+    assert_int_equal(web->cb.max_requests, 7);
+    v = eds_cluster("web", 250);
+    v.healthy_panic_threshold_set = true;
+    v.circuit_breakers_set = true;
+    rm_circuit_breaker_thresholds_default(&v.circuit_breakers[0]);
+    rm_circuit_breaker_thresholds_default(&v.circuit_breakers[1]);
+    v.circuit_breakers[0].max_requests = 7;
+    v.fail_fast.enabled = true;
+    v.fail_fast.consecutive_failures = 2;
+    v.fail_fast.open_duration_ms = 100;
+    v.fail_fast.half_open_requests = 1;
+    rm_cluster_manager_apply_cds(cm, cds_set(1, v), 1, 60000);
+    web = find(&s, "web");
+    assert_true(web->fail_fast.enabled);
+    assert_int_equal(web->fail_fast.consecutive_failures, 2);
+    assert_ptr_equal(web->shared, shared);
+
     /* Absent from the next set: removed. */
     rm_cluster_manager_apply_cds(cm, cds_set(0), 0, 60000);
     assert_null(find(&s, "web"));
