@@ -245,6 +245,25 @@ static void build_alpn(rm_tls_ctx_t *t, const rm_tls_config_t *cfg)
     }
 }
 
+int rm_tls_alpn_select(const unsigned char *ours, size_t ours_len, const unsigned char *offer,
+                       size_t offer_len, const unsigned char **out, unsigned char *out_len)
+{
+    for (size_t i = 0; i < ours_len && i + 1u + ours[i] <= ours_len; i += 1u + ours[i]) {
+        const unsigned char *want = &ours[i + 1];
+        unsigned char wlen = ours[i];
+        for (size_t j = 0; j < offer_len; j += 1u + offer[j]) {
+            if (j + 1u + offer[j] > offer_len)
+                break; /* a malformed list: ignore the rest */
+            if (offer[j] == wlen && memcmp(&offer[j + 1], want, wlen) == 0) {
+                *out = &offer[j + 1];
+                *out_len = wlen;
+                return 0;
+            }
+        }
+    }
+    return -1;
+}
+
 /* Picks the listener's most preferred protocol that the client offers; without overlap the
  * handshake goes on without ALPN (the client then speaks HTTP/1.1). */
 static int alpn_select_cb(SSL *ssl, const unsigned char **out, unsigned char *outlen, const unsigned char *in,
@@ -252,20 +271,8 @@ static int alpn_select_cb(SSL *ssl, const unsigned char **out, unsigned char *ou
 {
     (void)ssl;
     const rm_tls_ctx_t *t = arg;
-    for (size_t i = 0; i < t->alpn_len; i += 1 + t->alpn[i]) {
-        const unsigned char *want = &t->alpn[i + 1];
-        unsigned char wlen = t->alpn[i];
-        for (unsigned int j = 0; j < inlen; j += 1u + in[j]) {
-            if (j + 1u + in[j] > inlen)
-                break; /* malformed list from the client */
-            if (in[j] == wlen && memcmp(&in[j + 1], want, wlen) == 0) {
-                *out = &in[j + 1];
-                *outlen = wlen;
-                return SSL_TLSEXT_ERR_OK;
-            }
-        }
-    }
-    return SSL_TLSEXT_ERR_NOACK;
+    return rm_tls_alpn_select(t->alpn, t->alpn_len, in, inlen, out, outlen) == 0 ? SSL_TLSEXT_ERR_OK
+                                                                                 : SSL_TLSEXT_ERR_NOACK;
 }
 
 static rm_tls_ctx_t *ctx_new(bool server, const rm_tls_config_t *cfg, char *err, size_t errlen)

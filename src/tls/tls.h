@@ -51,6 +51,11 @@ typedef enum {
 /* True when Remora has a codec for the protocol: HTTP/1.1 and h2. A listener selects only these; the
  * downstream codec hands a connection that negotiated h2 to the HTTP/2 codec. */
 bool rm_tls_alpn_servable(rm_alpn_t p);
+/* The first protocol of `ours` (wire format: length-prefixed names, in preference order) that the
+ * peer's `offer` (same format, untrusted) contains. Returns 0 with *out pointing into offer, or -1
+ * when there is none. A malformed offer is read up to its first bad entry. */
+int rm_tls_alpn_select(const unsigned char *ours, size_t ours_len, const unsigned char *offer,
+                       size_t offer_len, const unsigned char **out, unsigned char *out_len);
 const char *rm_alpn_name(rm_alpn_t p); /* "http/1.1", "h2", "" for NONE */
 
 typedef struct rm_tls_ctx rm_tls_ctx_t;

@@ -450,7 +450,9 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
     h1_pool_t *pool = c->pool;
     if (what & BEV_EVENT_CONNECTED) {
         evtimer_del(c->timer);
-        if (pool->opts.tls != NULL) /* with TLS this reports the completed handshake */
+        /* With TLS this reports the completed handshake. Only HTTP/1.1 is offered (OpenSSL refuses a
+         * server that picks anything else); an HTTP/2 pool would check rm_tls_bufferevent_alpn here. */
+        if (pool->opts.tls != NULL)
             rm_tls_record_handshake(pool->opts.tls_stats, bev);
         int one = 1;
         setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));

@@ -37,6 +37,7 @@ static harness_cert_t g_backend, g_backend_rogue, g_backend_expired, g_remora_cl
 static harness_remora_t *g_remora;
 static int g_plain_port, g_tls_port, g_mtls_port, g_expired_port;
 static int g_secure_up_port;
+static int g_refused_port, g_refused_fds[1];
 
 #define DAY (24L * 3600)
 
@@ -134,6 +135,8 @@ static char *downstream_ts(const harness_cert_t *cert, bool mtls)
     "expired}}]},"                                                                                           \
     " {name: nocert, domains: [\"nocert.local\"], routes: [{match: {prefix: \"/\"}, route: {cluster: "       \
     "nocert}}]},"                                                                                            \
+    " {name: refused, domains: [\"refused.local\"], routes: [{match: {prefix: \"/\"}, route: {cluster: "     \
+    "refused}}]},"                                                                                           \
     " {name: notls, domains: [\"notls.local\"], routes: [{match: {prefix: \"/\"}, route: {cluster: "         \
     "notls}}]},"                                                                                             \
     " {name: h2secure, domains: [\"h2secure.local\"], routes: [{match: {prefix: \"/\"}, route: {cluster: "   \
@@ -183,7 +186,10 @@ static int group_setup(void **state)
         "explicit_http_config: {http2_protocol_options: {}}}}}",
         h2secure);
     free(h2secure);
-    char *clusters[8] = {
+    g_refused_port = harness_refused_port(g_refused_fds);
+    if (g_refused_port < 0)
+        return -1;
+    char *clusters[9] = {
         harness_yaml_cluster("plain", &plain, 1, NULL),
         /* TLS 1.3 here (clusters default to 1.2 at most, as in Envoy; the others use that). */
         tls_cluster("secure", g_secure_up_port, "backend.test", &g_ca, &g_remora_client, "TLSv1_3"),
@@ -197,6 +203,8 @@ static int group_setup(void **state)
          * ClientHello never completes, so the handshake stalls until connect_timeout (2s). */
         tls_cluster("notls", plain, "backend.test", &g_ca, NULL, NULL),
         h2secure_full,
+        /* Nothing listens: a TCP failure, which must not be counted as a TLS one. */
+        tls_cluster("refused", g_refused_port, "backend.test", &g_ca, NULL, NULL),
     };
     char *ts_tls = downstream_ts(&g_remora_cert, false);
     char *ts_mtls = downstream_ts(&g_remora_cert, true);
@@ -214,8 +222,8 @@ static int group_setup(void **state)
          .virtual_hosts = VHOSTS,
          .transport_socket = ts_expired},
     };
-    char *yaml = harness_yaml_bootstrap(listeners, 4, clusters, 8);
-    for (int i = 0; i < 8; i++)
+    char *yaml = harness_yaml_bootstrap(listeners, 4, clusters, 9);
+    for (int i = 0; i < 9; i++)
         free(clusters[i]);
     free(ts_tls);
     free(ts_mtls);
@@ -235,6 +243,7 @@ static int group_setup(void **state)
 static int group_teardown(void **state)
 {
     harness_kill_all();
+    harness_close_fds(g_refused_fds, 1);
     curl_global_cleanup();
     return 0;
 }
@@ -585,6 +594,64 @@ static void test_upstream_handshake_stall(void **state)
     wait_stat_above("cluster.notls.upstream_cx_connect_timeout", to);
 }
 
+static void test_upstream_refused_is_not_tls(void **state)
+{
+    uint64_t cf = stat_or_zero("cluster.refused.upstream_cx_connect_fail");
+    harness_resp_t resp;
+    plain_get("refused.local", "/tls", &resp);
+    IT_ASSERT(resp.status == 503 && strstr(resp.body, "connection failure") != NULL, "status %ld body %s",
+              resp.status, resp.body);
+    harness_resp_free(&resp);
+    wait_stat_above("cluster.refused.upstream_cx_connect_fail", cf);
+    static const char *const tls_stats[] = {"connection_error", "fail_verify_error", "fail_verify_san",
+                                            "handshake"};
+    for (size_t i = 0; i < 4; i++) {
+        char *name = harness_fmt("cluster.refused.ssl.%s", tls_stats[i]);
+        uint64_t v = 99;
+        IT_ASSERT(harness_stat(g_remora->admin, name, &v) == 0 && v == 0, "%s = %llu after a refused connect",
+                  name, (unsigned long long)v);
+        free(name);
+    }
+}
+
+/* Several requests on one client connection: one handshake, keep-alive over TLS. */
+static void test_downstream_keepalive(void **state)
+{
+    char *hs = listener_stat(g_tls_port, "handshake");
+    uint64_t before = stat_or_zero(hs);
+    CURL *c = curl_easy_init();
+    char *url = harness_fmt("https://remora.test:%d/status/200", g_tls_port);
+    char *resolve_s = harness_fmt("remora.test:%d:127.0.0.1", g_tls_port);
+    struct curl_slist *resolve = curl_slist_append(NULL, resolve_s);
+    https_resp_t r;
+    memset(&r, 0, sizeof(r));
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_RESOLVE, resolve);
+    curl_easy_setopt(c, CURLOPT_CAINFO, g_ca.cert);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 20000L);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    long connects = 0;
+    for (int i = 0; i < 5; i++) {
+        CURLcode rc = curl_easy_perform(c);
+        long status = 0, n = 0;
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+        curl_easy_getinfo(c, CURLINFO_NUM_CONNECTS, &n);
+        IT_ASSERT(rc == CURLE_OK && status == 200, "request %d: code %d status %ld", i, (int)rc, status);
+        connects += n;
+    }
+    curl_easy_cleanup(c);
+    curl_slist_free_all(resolve);
+    free(resolve_s);
+    free(url);
+    IT_ASSERT(connects == 1, "curl opened %ld connections for 5 requests", connects);
+    wait_stat_above(hs, before);
+    IT_ASSERT(stat_or_zero(hs) == before + 1, "%s grew by %llu, want 1", hs,
+              (unsigned long long)(stat_or_zero(hs) - before));
+    free(hs);
+}
+
 /* ---- bodies over TLS on both legs ---- */
 
 static void test_large_bodies_tls_both_legs(void **state)
@@ -708,6 +775,8 @@ int main(void)
         cmocka_unit_test(test_upstream_expired),
         cmocka_unit_test(test_upstream_requires_client_cert),
         cmocka_unit_test(test_upstream_handshake_stall),
+        cmocka_unit_test(test_upstream_refused_is_not_tls),
+        cmocka_unit_test(test_downstream_keepalive),
         cmocka_unit_test(test_large_bodies_tls_both_legs),
         cmocka_unit_test(test_mismatched_key_refused),
         cmocka_unit_test(test_curl_cli),

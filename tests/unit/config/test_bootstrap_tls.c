@@ -204,9 +204,8 @@ static void test_errors(void **state)
     free(s);
 
     check_error("{name: envoy.transport_sockets.raw_buffer}", NULL,
-                LTS
-                ".name: transport socket \"envoy.transport_sockets.raw_buffer\" is not supported "
-                "(only envoy.transport_sockets.tls)");
+                LTS ".name: transport socket \"envoy.transport_sockets.raw_buffer\" is not supported "
+                    "(only envoy.transport_sockets.tls)");
 
     /* Upstream side. */
     check_error(NULL, US_HEAD "auto_host_sni: true}}", CTS ".typed_config.auto_host_sni: not supported yet");
