@@ -112,8 +112,20 @@ static int group_setup(void **state)
     (void)state;
     g_origin = start_nghttpd();
     g_goaway = start_goaway_origin();
-    g_cp = harness_start_cp(
-        "clusters:\n- name: through\n  connect_timeout: 1s\n  endpoints:\n  - {address: 127.0.0.1:9}\n", 0);
+    /* "cdsh2" selects HTTP/2 over CDS (remora-cp passes typed_extension_protocol_options through). */
+    char *snap = harness_fmt("clusters:\n"
+                             "- name: through\n"
+                             "  connect_timeout: 1s\n"
+                             "  endpoints:\n"
+                             "  - {address: 127.0.0.1:9}\n"
+                             "- name: cdsh2\n"
+                             "  connect_timeout: 1s\n"
+                             "  " H2_OPTS "\n"
+                             "  endpoints:\n"
+                             "  - {address: 127.0.0.1:%d}\n",
+                             10, g_origin);
+    g_cp = harness_start_cp(snap, 0);
+    free(snap);
     if (g_origin < 0 || g_goaway < 0 || g_cp == NULL)
         return -1;
     int refused = harness_refused_port(g_refused_fd);
@@ -396,8 +408,10 @@ static void test_grpc_bidi_stream_through_proxy(void **state)
     int via_port = harness_listener_port(g_remora, "grpc");
     char *xds = harness_yaml_cluster("xds_cluster", &via_port, 1, NULL);
     char *ads = harness_yaml_ads("through-proxy", NULL);
-    harness_listener_spec_t l = {.virtual_hosts = "[{name: all, domains: [\"*\"], routes: [{match: {prefix: "
-                                                  "\"/\"}, route: {cluster: through}}]}]"};
+    harness_listener_spec_t l = {
+        .virtual_hosts =
+            "[{name: h2, domains: [\"cdsh2\"], routes: [{match: {prefix: \"/\"}, route: {cluster: cdsh2}}]},"
+            " {name: all, domains: [\"*\"], routes: [{match: {prefix: \"/\"}, route: {cluster: through}}]}]"};
     char *body = harness_yaml_bootstrap(&l, 1, &xds, 1);
     char *yaml = harness_fmt("%s%s", ads, body);
     harness_remora_t *r2 = harness_start_remora(yaml, NULL);
@@ -412,6 +426,18 @@ static void test_grpc_bidi_stream_through_proxy(void **state)
     IT_ASSERT(harness_wait_admin_body(r2->admin, "/clusters", "through::127.0.0.1:10::", true, 10000) == 0,
               "the pushed endpoint did not reach the second remora");
     IT_ASSERT(stat_of("cluster.cp.upstream_rq_active") >= 1, "the ADS stream is not open through the proxy");
+
+    /* The cluster that came over CDS with HTTP/2 selected talks h2c to nghttpd (which does not
+     * speak plain HTTP/1.1). */
+    char *url = harness_fmt("http://127.0.0.1:%d/small", harness_listener_port(r2, NULL));
+    const char *const hdrs[] = {"Host: cdsh2", NULL};
+    harness_req_t req = {.url = url, .headers = hdrs};
+    harness_resp_t resp;
+    IT_ASSERT(harness_http(&req, &resp) == 0, "GET via the CDS cluster: %s", resp.error);
+    IT_ASSERT(resp.status == 200 && strcmp(resp.body, "hello from nghttpd\n") == 0, "status %ld body %s",
+              resp.status, resp.body);
+    harness_resp_free(&resp);
+    free(url);
     free(xds);
     free(ads);
     free(body);
