@@ -52,7 +52,8 @@ struct rm_proxy_stream {
     bool conn_ready;
     bool pending; /* waiting for a new upstream connection (Envoy's pending request) */
 
-    struct evbuffer *req_buf; /* request body waiting for the upstream connection */
+    struct evbuffer *req_buf;  /* request body waiting for the upstream connection */
+    rm_headers_t req_trailers; /* request trailers that arrived before the upstream was ready */
     struct event *timeout_ev;
     struct event *idle_ev; /* stream_idle_timeout: no bytes either way for this long */
 
@@ -211,6 +212,7 @@ static void stream_finish(rm_proxy_stream_t *ps, bool call_done)
     rm_host_unref(ps->host);
     if (ps->req_buf)
         evbuffer_free(ps->req_buf);
+    rm_headers_free(&ps->req_trailers);
     rm_request_head_free(&ps->req);
     free(ps->peer_addr);
     if (ps->snapshot)
@@ -236,8 +238,11 @@ static void end_pending(rm_proxy_stream_t *ps)
 static void flush_request_body(rm_proxy_stream_t *ps)
 {
     size_t n = evbuffer_get_length(ps->req_buf);
-    if (n > 0 || ps->req_complete)
-        rm_upstream_conn_send_data(ps->conn, ps->req_buf, ps->req_complete);
+    bool trailers = ps->req_trailers.n > 0;
+    if (n > 0 || (ps->req_complete && !trailers))
+        rm_upstream_conn_send_data(ps->conn, ps->req_buf, ps->req_complete && !trailers);
+    if (trailers)
+        rm_upstream_conn_send_trailers(ps->conn, &ps->req_trailers);
 }
 
 static void up_on_ready(void *ctx, rm_upstream_conn_t *conn)
@@ -247,7 +252,7 @@ static void up_on_ready(void *ctx, rm_upstream_conn_t *conn)
     ps->conn = conn;
     ps->conn_ready = true;
     ps->upstream_start_ms = rm_clock_now_ms(ps->worker->clock);
-    bool has_body = !ps->req_complete || evbuffer_get_length(ps->req_buf) > 0;
+    bool has_body = !ps->req_complete || evbuffer_get_length(ps->req_buf) > 0 || ps->req_trailers.n > 0;
     bool end = !has_body;
     rm_upstream_conn_send_head(conn, &ps->req, has_body, end);
     if (has_body)
@@ -542,7 +547,10 @@ void rm_proxy_on_request_trailers(rm_proxy_stream_t *ps, rm_headers_t *trailers)
         rm_upstream_conn_send_trailers(ps->conn, trailers);
         return;
     }
-    /* Not connected yet: trailers are dropped, the buffered body is sent with a plain end. */
+    /* Not connected yet: kept, and sent after the buffered body once the upstream is ready. */
+    for (size_t i = 0; i < trailers->n; i++)
+        rm_headers_add(&ps->req_trailers, trailers->v[i].name, trailers->v[i].name_len, trailers->v[i].value,
+                       trailers->v[i].value_len);
 }
 
 void rm_proxy_on_downstream_reset(rm_proxy_stream_t *ps)

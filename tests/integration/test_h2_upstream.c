@@ -350,6 +350,40 @@ static void test_goaway_drains_gracefully(void **state)
     free(url);
 }
 
+static void test_request_trailers_reach_the_h2_upstream(void **state)
+{
+    (void)state;
+    /* h1 -> h2: a chunked request with a trailer; the origin echoes request trailers as response
+     * trailers, which come back in the last chunk. */
+    const char *req = "POST /trailers HTTP/1.1\r\nHost: goaway\r\nTransfer-Encoding: chunked\r\n"
+                      "Connection: close\r\n\r\n3\r\nabc\r\n0\r\nx-t: 1\r\n\r\n";
+    harness_buf_t buf = {0};
+    harness_read_result_t rr = harness_tcp_exchange(g_port, req, (size_t)-1, 10000, &buf);
+    IT_ASSERT(rr == HARNESS_READ_EOF || rr == HARNESS_READ_RESET, "exchange: %s",
+              harness_read_result_str(rr));
+    IT_ASSERT(harness_parse_status(buf.data) == 200, "response: %s", buf.data);
+    IT_ASSERT(strstr(buf.data, "got 3 bytes") != NULL, "body not forwarded: %s", buf.data);
+    IT_ASSERT(strstr(buf.data, "x-echo-x-t: 1\r\n") != NULL, "request trailer lost h1 -> h2: %s", buf.data);
+    harness_buf_free(&buf);
+
+    /* h2 -> h2: nghttp sends the body with a trailer. */
+    char *body = harness_path("trailer-body");
+    IT_ASSERT(harness_write_file(body, "abcd", 4) == 0, "cannot write %s", body);
+    char *url = harness_fmt("http://127.0.0.1:%d/trailers", g_port);
+    char *out = harness_path("nghttp-req-trailer.out");
+    char *cmd = harness_fmt("nghttp -v -H ':authority: goaway' -d '%s' --trailer 'x-t: 2' '%s' > '%s' 2>&1",
+                            body, url, out);
+    IT_ASSERT(system(cmd) == 0, "nghttp failed");
+    char *log = harness_read_file(out, NULL);
+    IT_ASSERT(log != NULL && strstr(log, "got 4 bytes") != NULL, "body not forwarded: %s", log ? log : "");
+    IT_ASSERT(strstr(log, "x-echo-x-t: 2") != NULL, "request trailer lost h2 -> h2: %s", log);
+    free(log);
+    free(cmd);
+    free(out);
+    free(url);
+    free(body);
+}
+
 static void test_connect_failure_is_502(void **state)
 {
     (void)state;
@@ -460,6 +494,7 @@ int main(void)
         cmocka_unit_test(test_large_bodies_bounded),
         cmocka_unit_test(test_multiplexing_and_stream_limit),
         cmocka_unit_test(test_goaway_drains_gracefully),
+        cmocka_unit_test(test_request_trailers_reach_the_h2_upstream),
         cmocka_unit_test(test_connect_failure_is_502),
         cmocka_unit_test(test_grpc_unary_through_proxy),
         cmocka_unit_test(test_grpc_bidi_stream_through_proxy),
