@@ -9,7 +9,8 @@ rules a well-behaved library would enforce. Each case prints one line the C test
   sent <bytes>                stall_upload: bytes the server let us send before its windows closed
   status <code> / second <code>  oversized_headers
   received <bytes> rss_kb <kB>   stall_download (ARG: remora's pid, whose RSS is read while stalled)
-  goaway <code> last <id> status <code>   drain (ARG: remora's pid; the case sends it SIGTERM)
+  goaway <code> last <id> status <code>   drain (ARG: PID@ADMIN of remora; the case sends it SIGTERM
+                              once the admin's stats show the request in flight)
 Exit status 0 unless the case could not run at all.
 """
 import socket
@@ -309,20 +310,25 @@ def case_stall_download(host, port, pid):
     print("received %d rss_kb %d" % (received, rss_kb(int(pid))))
 
 
-def case_drain(host, port, pid):
+def case_drain(host, port, arg):
     import os
     import signal
+    import urllib.request
+    pid, admin = arg.split("@", 1)
     s, conn = new_client(host, port)
     conn.send_headers(1, request_headers("%s:%d" % (host, port), "/delay/1500"), end_stream=True)
     s.sendall(conn.data_to_send())
-    # Wait until the server has seen the stream (its SETTINGS ACK of ours follows our HEADERS),
-    # then start the graceful shutdown while the upstream still holds the request.
-    acked = False
-    while not acked:
-        for ev in conn.receive_data(s.recv(65536)):
-            if isinstance(ev, h2.events.SettingsAcknowledged):
-                acked = True
-        s.sendall(conn.data_to_send())
+    # Start the graceful shutdown only once remora has the request in flight (the upstream holds
+    # it 1.5 s): polled from the admin's stats, with a deadline.
+    end = time.monotonic() + 10
+    while True:
+        stats = urllib.request.urlopen("http://%s/stats" % admin, timeout=5).read().decode()
+        if "http.ingress_http.downstream_rq_active: 1" in stats:
+            break
+        if time.monotonic() > end:
+            print("request never became active")
+            return
+        time.sleep(0.02)
     os.kill(int(pid), signal.SIGTERM)
     # Raw frames from here: python-h2 stops accepting frames once it has seen GOAWAY.
     from hpack import Decoder

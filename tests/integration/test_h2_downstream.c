@@ -431,9 +431,9 @@ static void test_open_header_block_times_out(void **state)
 static void test_drain_sends_goaway_and_finishes_streams(void **state)
 {
     (void)state;
-    char *pid = harness_fmt("%d", (int)g_remora->proc->pid);
-    char *out = run_abuse_arg("drain", pid);
-    free(pid);
+    char *arg = harness_fmt("%d@%s", (int)g_remora->proc->pid, g_remora->admin);
+    char *out = run_abuse_arg("drain", arg);
+    free(arg);
     /* GOAWAY with NO_ERROR naming stream 1, and stream 1 still answered. */
     IT_ASSERT(strstr(out, "goaway 0 last 1 status 200") != NULL, "unexpected: %s", out);
     int status = 0;

@@ -112,8 +112,20 @@ static int group_setup(void **state)
     (void)state;
     g_origin = start_nghttpd();
     g_goaway = start_goaway_origin();
-    g_cp = harness_start_cp(
-        "clusters:\n- name: through\n  connect_timeout: 1s\n  endpoints:\n  - {address: 127.0.0.1:9}\n", 0);
+    /* "cdsh2" selects HTTP/2 over CDS (remora-cp passes typed_extension_protocol_options through). */
+    char *snap = harness_fmt("clusters:\n"
+                             "- name: through\n"
+                             "  connect_timeout: 1s\n"
+                             "  endpoints:\n"
+                             "  - {address: 127.0.0.1:9}\n"
+                             "- name: cdsh2\n"
+                             "  connect_timeout: 1s\n"
+                             "  " H2_OPTS "\n"
+                             "  endpoints:\n"
+                             "  - {address: 127.0.0.1:%d}\n",
+                             10, g_origin);
+    g_cp = harness_start_cp(snap, 0);
+    free(snap);
     if (g_origin < 0 || g_goaway < 0 || g_cp == NULL)
         return -1;
     int refused = harness_refused_port(g_refused_fd);
@@ -338,6 +350,40 @@ static void test_goaway_drains_gracefully(void **state)
     free(url);
 }
 
+static void test_request_trailers_reach_the_h2_upstream(void **state)
+{
+    (void)state;
+    /* h1 -> h2: a chunked request with a trailer; the origin echoes request trailers as response
+     * trailers, which come back in the last chunk. */
+    const char *req = "POST /trailers HTTP/1.1\r\nHost: goaway\r\nTransfer-Encoding: chunked\r\n"
+                      "Connection: close\r\n\r\n3\r\nabc\r\n0\r\nx-t: 1\r\n\r\n";
+    harness_buf_t buf = {0};
+    harness_read_result_t rr = harness_tcp_exchange(g_port, req, (size_t)-1, 10000, &buf);
+    IT_ASSERT(rr == HARNESS_READ_EOF || rr == HARNESS_READ_RESET, "exchange: %s",
+              harness_read_result_str(rr));
+    IT_ASSERT(harness_parse_status(buf.data) == 200, "response: %s", buf.data);
+    IT_ASSERT(strstr(buf.data, "got 3 bytes") != NULL, "body not forwarded: %s", buf.data);
+    IT_ASSERT(strstr(buf.data, "x-echo-x-t: 1\r\n") != NULL, "request trailer lost h1 -> h2: %s", buf.data);
+    harness_buf_free(&buf);
+
+    /* h2 -> h2: nghttp sends the body with a trailer. */
+    char *body = harness_path("trailer-body");
+    IT_ASSERT(harness_write_file(body, "abcd", 4) == 0, "cannot write %s", body);
+    char *url = harness_fmt("http://127.0.0.1:%d/trailers", g_port);
+    char *out = harness_path("nghttp-req-trailer.out");
+    char *cmd = harness_fmt("nghttp -v -H ':authority: goaway' -d '%s' --trailer 'x-t: 2' '%s' > '%s' 2>&1",
+                            body, url, out);
+    IT_ASSERT(system(cmd) == 0, "nghttp failed");
+    char *log = harness_read_file(out, NULL);
+    IT_ASSERT(log != NULL && strstr(log, "got 4 bytes") != NULL, "body not forwarded: %s", log ? log : "");
+    IT_ASSERT(strstr(log, "x-echo-x-t: 2") != NULL, "request trailer lost h2 -> h2: %s", log);
+    free(log);
+    free(cmd);
+    free(out);
+    free(url);
+    free(body);
+}
+
 static void test_connect_failure_is_503(void **state)
 {
     (void)state;
@@ -396,8 +442,10 @@ static void test_grpc_bidi_stream_through_proxy(void **state)
     int via_port = harness_listener_port(g_remora, "grpc");
     char *xds = harness_yaml_cluster("xds_cluster", &via_port, 1, NULL);
     char *ads = harness_yaml_ads("through-proxy", NULL);
-    harness_listener_spec_t l = {.virtual_hosts = "[{name: all, domains: [\"*\"], routes: [{match: {prefix: "
-                                                  "\"/\"}, route: {cluster: through}}]}]"};
+    harness_listener_spec_t l = {
+        .virtual_hosts =
+            "[{name: h2, domains: [\"cdsh2\"], routes: [{match: {prefix: \"/\"}, route: {cluster: cdsh2}}]},"
+            " {name: all, domains: [\"*\"], routes: [{match: {prefix: \"/\"}, route: {cluster: through}}]}]"};
     char *body = harness_yaml_bootstrap(&l, 1, &xds, 1);
     char *yaml = harness_fmt("%s%s", ads, body);
     harness_remora_t *r2 = harness_start_remora(yaml, NULL);
@@ -412,6 +460,18 @@ static void test_grpc_bidi_stream_through_proxy(void **state)
     IT_ASSERT(harness_wait_admin_body(r2->admin, "/clusters", "through::127.0.0.1:10::", true, 10000) == 0,
               "the pushed endpoint did not reach the second remora");
     IT_ASSERT(stat_of("cluster.cp.upstream_rq_active") >= 1, "the ADS stream is not open through the proxy");
+
+    /* The cluster that came over CDS with HTTP/2 selected talks h2c to nghttpd (which does not
+     * speak plain HTTP/1.1). */
+    char *url = harness_fmt("http://127.0.0.1:%d/small", harness_listener_port(r2, NULL));
+    const char *const hdrs[] = {"Host: cdsh2", NULL};
+    harness_req_t req = {.url = url, .headers = hdrs};
+    harness_resp_t resp;
+    IT_ASSERT(harness_http(&req, &resp) == 0, "GET via the CDS cluster: %s", resp.error);
+    IT_ASSERT(resp.status == 200 && strcmp(resp.body, "hello from nghttpd\n") == 0, "status %ld body %s",
+              resp.status, resp.body);
+    harness_resp_free(&resp);
+    free(url);
     free(xds);
     free(ads);
     free(body);
@@ -434,6 +494,7 @@ int main(void)
         cmocka_unit_test(test_large_bodies_bounded),
         cmocka_unit_test(test_multiplexing_and_stream_limit),
         cmocka_unit_test(test_goaway_drains_gracefully),
+        cmocka_unit_test(test_request_trailers_reach_the_h2_upstream),
         cmocka_unit_test(test_connect_failure_is_503),
         cmocka_unit_test(test_grpc_unary_through_proxy),
         cmocka_unit_test(test_grpc_bidi_stream_through_proxy),
