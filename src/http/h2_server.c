@@ -69,6 +69,9 @@ struct rm_h2_server_conn {
     uint32_t consecutive_empty;
 
     bool in_recv; /* inside nghttp2_session_mem_recv: never call mem_send */
+    /* GOAWAY code + 1 asked for from inside mem_recv; sent once mem_recv returns (terminating the
+     * session from nghttp2's own receive callbacks upsets its frame state machine). 0: none. */
+    uint32_t goaway_pending;
     bool closing; /* no more reading; free once the output is flushed */
     bool dead;    /* free on the next loop turn */
     bool freeing; /* conn_free in progress: nghttp2 callbacks must not touch streams */
@@ -223,6 +226,12 @@ static void conn_kill(rm_h2_server_conn_t *c)
 /* Sends GOAWAY with `code` (after the frames already queued) and closes once it is written. */
 static void conn_goaway(rm_h2_server_conn_t *c, uint32_t code)
 {
+    if (c->in_recv) {
+        /* The callback that asks for this also makes mem_recv stop (NGHTTP2_ERR_CALLBACK_FAILURE). */
+        if (c->goaway_pending == 0 && !c->goaway_sent)
+            c->goaway_pending = code + 1;
+        return;
+    }
     if (!c->goaway_sent) {
         c->goaway_sent = true;
         RM_STAT_INC(c->listener->h2_stats.goaway_sent);
@@ -575,26 +584,30 @@ static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const
     return 0;
 }
 
-static void note_frame_payload(rm_h2_server_conn_t *c, const nghttp2_frame *frame)
+/* Counts frames without payload; returns false when the flood bound is passed (GOAWAY asked). */
+static bool note_frame_payload(rm_h2_server_conn_t *c, const nghttp2_frame *frame)
 {
     if (frame->hd.type != NGHTTP2_DATA && frame->hd.type != NGHTTP2_HEADERS)
-        return;
+        return true;
     if (frame->hd.length == 0 && !(frame->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
         uint32_t max = c->listener->cfg->hcm.http2.max_consecutive_inbound_frames_with_empty_payload;
         if (++c->consecutive_empty > max) {
             RM_STAT_INC(c->listener->h2_stats.inbound_empty_frames_flood);
             RM_LOG_DEBUG("h2 downstream %s: empty frame flood", c->peer);
             conn_goaway(c, NGHTTP2_ENHANCE_YOUR_CALM);
+            return false;
         }
     } else {
         c->consecutive_empty = 0;
     }
+    return true;
 }
 
 static int on_frame_recv(nghttp2_session *session, const nghttp2_frame *frame, void *user_data)
 {
     rm_h2_server_conn_t *c = user_data;
-    note_frame_payload(c, frame);
+    if (!note_frame_payload(c, frame))
+        return NGHTTP2_ERR_CALLBACK_FAILURE; /* stop reading; the GOAWAY follows */
     h2_stream_t *s =
         frame->hd.stream_id ? nghttp2_session_get_stream_user_data(session, frame->hd.stream_id) : NULL;
     bool end = (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
@@ -681,11 +694,13 @@ static int on_stream_close(nghttp2_session *session, int32_t stream_id, uint32_t
     }
     stream_free(s);
     if (c->premature_resets >= RAPID_RESET_MIN && c->premature_resets * 2 >= c->streams_total &&
-        !c->goaway_sent) {
+        !c->goaway_sent && c->goaway_pending == 0) {
         RM_STAT_INC(c->listener->h2_stats.rapid_reset);
         RM_LOG_WARN("h2 downstream %s: %llu of %llu streams reset early; closing the connection", c->peer,
                     (unsigned long long)c->premature_resets, (unsigned long long)c->streams_total);
         conn_goaway(c, NGHTTP2_ENHANCE_YOUR_CALM);
+        if (c->in_recv)
+            return NGHTTP2_ERR_CALLBACK_FAILURE; /* stop reading; the GOAWAY follows */
     }
     return 0;
 }
@@ -725,6 +740,13 @@ static int conn_recv(rm_h2_server_conn_t *c, const uint8_t *data, size_t len)
     c->in_recv = true;
     ssize_t rv = nghttp2_session_mem_recv(c->session, data, len);
     c->in_recv = false;
+    if (c->goaway_pending != 0) {
+        /* A bound was passed inside a callback (flood, rapid reset): the GOAWAY it asked for. */
+        uint32_t code = c->goaway_pending - 1;
+        c->goaway_pending = 0;
+        conn_goaway(c, code);
+        return -1;
+    }
     if (rv >= 0)
         return 0;
     rm_hcm_stats_t *st = &c->listener->stats;
