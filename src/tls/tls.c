@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/log.h"
 #include "core/mem.h"
 
 struct rm_tls_ctx {
@@ -472,4 +473,19 @@ void rm_tls_record_failure(rm_tls_stats_t *st, struct bufferevent *bev, char *re
     } else {
         snprintf(reason, len, "connection closed during the handshake");
     }
+}
+
+void rm_tls_upstream_connect_failed(const rm_tls_ctx_t *ctx, rm_tls_stats_t *st, struct bufferevent *bev,
+                                    bool timed_out, const char *host, const char *cluster)
+{
+    if (ctx == NULL || !rm_tls_bufferevent_handshake_started(bev))
+        return;
+    if (timed_out) {
+        RM_STAT_INC(st->connection_error);
+        RM_LOG_INFO("upstream %s (cluster %s): TLS handshake timed out", host, cluster);
+        return;
+    }
+    char reason[300];
+    rm_tls_record_failure(st, bev, reason, sizeof(reason));
+    RM_LOG_INFO("upstream %s (cluster %s): TLS handshake failed: %s", host, cluster, reason);
 }

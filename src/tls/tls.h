@@ -96,4 +96,10 @@ void rm_tls_record_handshake(rm_tls_stats_t *st, struct bufferevent *bev);
  * OpenSSL errors. */
 void rm_tls_record_failure(rm_tls_stats_t *st, struct bufferevent *bev, char *reason, size_t len);
 
+/* An upstream connection on `bev` failed (timed_out: its connect timeout expired) before it was
+ * established. When the TLS handshake had started, counts and logs it (info level, with the host and
+ * cluster); a TCP failure is left to the caller's connect-failure stats. ctx NULL: plaintext. */
+void rm_tls_upstream_connect_failed(const rm_tls_ctx_t *ctx, rm_tls_stats_t *st, struct bufferevent *bev,
+                                    bool timed_out, const char *host, const char *cluster);
+
 #endif

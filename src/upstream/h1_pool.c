@@ -469,12 +469,8 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
         return;
     }
     if (c->state == CONN_CONNECTING) {
-        if (pool->opts.tls != NULL && rm_tls_bufferevent_handshake_started(bev)) {
-            char reason[300];
-            rm_tls_record_failure(pool->opts.tls_stats, bev, reason, sizeof(reason));
-            RM_LOG_INFO("upstream %s (cluster %s): TLS handshake failed: %s", pool->host->address_str,
-                        pool->shared->name, reason);
-        }
+        rm_tls_upstream_connect_failed(pool->opts.tls, pool->opts.tls_stats, bev, false,
+                                       pool->host->address_str, pool->shared->name);
         RM_STAT_INC(pool->shared->stats.upstream_cx_connect_fail);
         RM_STAT_INC(pool->host->stats.cx_connect_fail);
         conn_fail(c, RM_UPSTREAM_RESET_CONNECT_FAIL, true);
@@ -512,11 +508,8 @@ static void conn_timer_cb(evutil_socket_t fd, short what, void *arg)
     h1_conn_t *c = arg;
     h1_pool_t *pool = c->pool;
     if (c->state == CONN_CONNECTING) {
-        if (pool->opts.tls != NULL && rm_tls_bufferevent_handshake_started(c->bev)) {
-            RM_STAT_INC(pool->opts.tls_stats->connection_error);
-            RM_LOG_INFO("upstream %s (cluster %s): TLS handshake timed out", pool->host->address_str,
-                        pool->shared->name);
-        }
+        rm_tls_upstream_connect_failed(pool->opts.tls, pool->opts.tls_stats, c->bev, true,
+                                       pool->host->address_str, pool->shared->name);
         RM_STAT_INC(pool->shared->stats.upstream_cx_connect_timeout);
         RM_STAT_INC(pool->shared->stats.upstream_cx_connect_fail);
         RM_STAT_INC(pool->host->stats.cx_connect_fail);
