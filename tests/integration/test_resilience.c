@@ -372,6 +372,22 @@ static void *bg_request(void *arg)
     return NULL;
 }
 
+typedef struct {
+    const char *url;
+    long status;
+} bg_url_t;
+
+static void *bg_get(void *arg)
+{
+    bg_url_t *b = arg;
+    harness_req_t req = {.url = b->url, .timeout_ms = 8000};
+    harness_resp_t resp;
+    harness_http(&req, &resp);
+    b->status = resp.status;
+    harness_resp_free(&resp);
+    return NULL;
+}
+
 /* max_requests 2: a third concurrent request fails fast with 503 UO. */
 static void test_max_requests(void **state)
 {
@@ -399,6 +415,51 @@ static void test_max_requests(void **state)
     request("narrow", "GET", "/headers", NULL, 0, false, &o);
     IT_ASSERT(o.resp.status == 200, "after the burst: status %ld", o.resp.status);
     harness_resp_free(&o.resp);
+}
+
+/* The limits are cluster-wide: with 2 workers and max_requests 2, once 2 requests are in flight
+ * (wherever they landed) every further request fails fast, on whichever worker accepts it. With
+ * per-worker limits some of them would get through. */
+static void test_limits_are_cluster_wide_across_workers(void **state)
+{
+    (void)state;
+    char *cluster = cluster_with("wide", &g_a1, 1, "circuit_breakers: {thresholds: [{max_requests: 2}]}");
+    harness_listener_spec_t listener = {
+        .virtual_hosts =
+            "[{name: all, domains: [\"*\"], routes: [{match: {prefix: /}, route: {cluster: wide}}]}]",
+    };
+    char *yaml = harness_yaml_bootstrap(&listener, 1, &cluster, 1);
+    free(cluster);
+    const char *args[] = {"--workers", "2", NULL};
+    harness_remora_t *r = harness_start_remora(yaml, args);
+    free(yaml);
+    IT_ASSERT(r != NULL, "second remora did not start");
+    int port = harness_listener_port(r, "ingress");
+    char *slow_url = harness_fmt("http://127.0.0.1:%d/delay/1500", port);
+    char *fast_url = harness_fmt("http://127.0.0.1:%d/headers", port);
+    bg_url_t bg[2] = {{slow_url, 0}, {slow_url, 0}};
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++)
+        pthread_create(&th[i], NULL, bg_get, &bg[i]);
+    IT_ASSERT(harness_wait_stat(r->admin, "cluster.wide.upstream_rq_active", HARNESS_EQ, 2, 5000) == 0,
+              "the two slow requests did not become active");
+    int overflow = 0;
+    for (int i = 0; i < 8; i++) {
+        harness_resp_t resp;
+        harness_req_t req = {.url = fast_url, .timeout_ms = 5000};
+        harness_http(&req, &resp); /* a new connection each: the kernel spreads them over both workers */
+        overflow += resp.status == 503;
+        harness_resp_free(&resp);
+    }
+    for (int i = 0; i < 2; i++) {
+        pthread_join(th[i], NULL);
+        IT_ASSERT(bg[i].status == 200, "slow request %d: status %ld", i, bg[i].status);
+    }
+    IT_ASSERT(overflow == 8, "%d of 8 requests beyond the limit were refused (all must be)", overflow);
+    IT_ASSERT(harness_stat_or_zero(r->admin, "cluster.wide.upstream_rq_pending_overflow") == 8,
+              "pending_overflow should count the 8 refusals");
+    free(slow_url);
+    free(fast_url);
 }
 
 /* max_connections 1 + max_pending_requests 1: the second request waits for the one connection, the
@@ -519,6 +580,7 @@ int main(void)
         cmocka_unit_test(test_connect_failure_is_retried),
         cmocka_unit_test(test_per_try_timeout),
         cmocka_unit_test(test_max_requests),
+        cmocka_unit_test(test_limits_are_cluster_wide_across_workers),
         cmocka_unit_test(test_max_connections_and_pending),
         cmocka_unit_test(test_max_retries),
         cmocka_unit_test(test_fail_fast_breaker),
