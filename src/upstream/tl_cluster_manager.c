@@ -74,10 +74,12 @@ rm_h1_pool_t *rm_tlcm_pool(rm_tlcm_t *tl, rm_cluster_t *cluster, rm_host_t *host
 {
     rm_tl_pool_slot_t *s = slot_find(tl, host);
     if (s->host != NULL) {
-        if (s->protocol == cluster->protocol && s->tls == cluster->tls)
+        if (s->protocol == cluster->protocol && s->tls == cluster->tls &&
+            (cluster->protocol != RM_UPSTREAM_HTTP2 ||
+             memcmp(&s->http2, &cluster->http2, sizeof(s->http2)) == 0))
             return s->pool;
-        /* The cluster switched protocols or TLS settings: new connections need the new ones. The
-         * old pool finishes its in-flight exchanges and goes away. */
+        /* The cluster switched protocols, TLS or HTTP/2 settings: new connections need the new
+         * ones. The old pool finishes its in-flight exchanges and goes away. */
         rm_h1_pool_drain(s->pool);
     } else {
         if ((tl->used_slots + 1) * 2 > tl->num_slots) {
@@ -89,6 +91,7 @@ rm_h1_pool_t *rm_tlcm_pool(rm_tlcm_t *tl, rm_cluster_t *cluster, rm_host_t *host
     }
     s->protocol = cluster->protocol;
     s->tls = cluster->tls;
+    s->http2 = cluster->http2;
     s->pool = pool_new(tl, cluster, host);
     return s->pool;
 }

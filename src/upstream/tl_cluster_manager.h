@@ -20,6 +20,7 @@ typedef struct {
     rm_h1_pool_t *pool;
     rm_upstream_protocol_t protocol; /* what the pool speaks */
     struct rm_tls_ctx *tls;          /* the TLS context its connections use (NULL: plaintext) */
+    rm_http2_options_t http2;        /* the HTTP/2 settings it was made with (HTTP/2 pools) */
 } rm_tl_pool_slot_t;
 
 typedef struct rm_tlcm {
