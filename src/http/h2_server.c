@@ -361,9 +361,7 @@ static void ds_send_trailers(void *ds, const rm_headers_t *trailers)
     h2_stream_t *s = ds;
     if (!s->resp_started || s->out_eof)
         return;
-    for (size_t i = 0; i < trailers->n; i++)
-        rm_headers_add(&s->trailers, trailers->v[i].name, trailers->v[i].name_len, trailers->v[i].value,
-                       trailers->v[i].value_len);
+    rm_headers_append_all(&s->trailers, trailers);
     s->has_trailers = s->trailers.n > 0;
     s->out_eof = true;
     if (s->data_deferred) {

@@ -65,6 +65,12 @@ void rm_headers_set(rm_headers_t *h, const char *lname, const char *value, size_
     rm_headers_add(h, lname, strlen(lname), value, value_len);
 }
 
+void rm_headers_append_all(rm_headers_t *dst, const rm_headers_t *src)
+{
+    for (size_t i = 0; i < src->n; i++)
+        rm_headers_add(dst, src->v[i].name, src->v[i].name_len, src->v[i].value, src->v[i].value_len);
+}
+
 void rm_headers_free(rm_headers_t *h)
 {
     for (size_t i = 0; i < h->n; i++) {

@@ -31,6 +31,8 @@ size_t rm_headers_remove(rm_headers_t *h, const char *lname);
 /* Replaces (or adds) a header. */
 void rm_headers_set(rm_headers_t *h, const char *lname, const char *value, size_t value_len);
 void rm_headers_free(rm_headers_t *h);
+/* Appends a copy of every header of src to dst. */
+void rm_headers_append_all(rm_headers_t *dst, const rm_headers_t *src);
 /* Total bytes of names and values (for limits and stats). */
 size_t rm_headers_byte_size(const rm_headers_t *h);
 

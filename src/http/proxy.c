@@ -198,12 +198,6 @@ static void evbuffer_copy_into(struct evbuffer *dst, struct evbuffer *src)
         free(v);
 }
 
-static void headers_copy(rm_headers_t *dst, const rm_headers_t *src)
-{
-    for (size_t i = 0; i < src->n; i++)
-        rm_headers_add(dst, src->v[i].name, src->v[i].name_len, src->v[i].value, src->v[i].value_len);
-}
-
 /* ---- circuit breakers ---- */
 
 static void gauge_set(rm_gauge_t *g, int64_t v)
@@ -284,6 +278,15 @@ static void attempt_end(rm_proxy_stream_t *ps, int status)
         RM_STAT_INC(ps->host->stats.rq_error);
     else
         RM_STAT_INC(ps->host->stats.rq_success);
+}
+
+/* The current attempt ended without a response (connect failure, reset, timeout): outlier detection
+ * and the fail-fast breaker hear of it, and its host counters close. No-op between attempts. */
+static void attempt_failed(rm_proxy_stream_t *ps, rm_outlier_local_t why)
+{
+    rm_outlier_put_local(ps->cluster, ps->host, why);
+    ff_report(ps, true);
+    attempt_end(ps, 0);
 }
 
 static void detach_upstream(rm_proxy_stream_t *ps, bool abort)
@@ -501,11 +504,8 @@ static void up_on_pool_failure(void *ctx, rm_upstream_reset_t reason)
     end_pending(ps);
     ps->wait_pool = NULL;
     ps->conn = NULL;
-    rm_outlier_put_local(ps->cluster, ps->host,
-                         reason == RM_UPSTREAM_RESET_CONNECT_TIMEOUT ? RM_OUTLIER_LOCAL_TIMEOUT
-                                                                     : RM_OUTLIER_LOCAL_CONNECT_FAILED);
-    ff_report(ps, true);
-    attempt_end(ps, 0);
+    attempt_failed(ps, reason == RM_UPSTREAM_RESET_CONNECT_TIMEOUT ? RM_OUTLIER_LOCAL_TIMEOUT
+                                                                   : RM_OUTLIER_LOCAL_CONNECT_FAILED);
     if (maybe_retry(ps, RM_RETRY_CAUSE_CONNECT_FAILURE, 0))
         return;
     reset_reply(ps, 503, reason, RF_UPSTREAM_CONNECT_FAILURE);
@@ -579,12 +579,10 @@ static void up_on_reset(void *ctx, rm_upstream_reset_t reason)
     rm_proxy_stream_t *ps = ctx;
     ps->conn = NULL;
     RM_STAT_INC(ps->cluster->shared->stats.upstream_rq_rx_reset);
-    rm_outlier_put_local(ps->cluster, ps->host, RM_OUTLIER_LOCAL_CONNECT_FAILED);
     uint32_t flag =
         reason == RM_UPSTREAM_RESET_PROTOCOL_ERROR ? RF_UPSTREAM_PROTOCOL_ERROR : RF_UPSTREAM_REMOTE_RESET;
     if (!ps->resp_headers_sent) {
-        ff_report(ps, true);
-        attempt_end(ps, 0);
+        attempt_failed(ps, RM_OUTLIER_LOCAL_CONNECT_FAILED);
         rm_retry_cause_t cause =
             reason == RM_UPSTREAM_RESET_REFUSED_STREAM ? RM_RETRY_CAUSE_REFUSED_STREAM : RM_RETRY_CAUSE_RESET;
         if (maybe_retry(ps, cause, 0))
@@ -593,6 +591,8 @@ static void up_on_reset(void *ctx, rm_upstream_reset_t reason)
         reset_reply(ps, reason == RM_UPSTREAM_RESET_PROTOCOL_ERROR ? 502 : 503, reason, flag);
         return;
     }
+    /* Broken after the response head, which the fail-fast breaker has already judged. */
+    rm_outlier_put_local(ps->cluster, ps->host, RM_OUTLIER_LOCAL_CONNECT_FAILED);
     ps->flags |= flag;
     ps->ops->reset(ps->ds);
     stream_finish(ps, false);
@@ -628,13 +628,12 @@ static void route_timeout_cb(evutil_socket_t fd, short what, void *arg)
         RM_STAT_INC(ps->cluster->shared->stats.upstream_rq_timeout);
         if (ps->host)
             RM_STAT_INC(ps->host->stats.rq_timeout);
-        rm_outlier_put_local(ps->cluster, ps->host, RM_OUTLIER_LOCAL_TIMEOUT);
     }
     RM_STAT_INC(ps->listener->stats.downstream_rq_timeout);
     detach_upstream(ps, true);
     end_pending(ps);
     if (ps->cluster != NULL)
-        ff_report(ps, true);
+        attempt_failed(ps, RM_OUTLIER_LOCAL_TIMEOUT);
     if (!ps->resp_headers_sent) {
         local_reply(ps, 504, "upstream request timeout", RF_UPSTREAM_REQUEST_TIMEOUT);
         return;
@@ -660,11 +659,9 @@ static void per_try_timeout_cb(evutil_socket_t fd, short what, void *arg)
     RM_STAT_INC(ps->cluster->shared->stats.upstream_rq_per_try_timeout);
     if (ps->host)
         RM_STAT_INC(ps->host->stats.rq_timeout);
-    rm_outlier_put_local(ps->cluster, ps->host, RM_OUTLIER_LOCAL_TIMEOUT);
     detach_upstream(ps, true);
     end_pending(ps);
-    ff_report(ps, true);
-    attempt_end(ps, 0);
+    attempt_failed(ps, RM_OUTLIER_LOCAL_TIMEOUT);
     if (!ps->resp_headers_sent) {
         if (maybe_retry(ps, RM_RETRY_CAUSE_PER_TRY_TIMEOUT, 0))
             return;
@@ -948,7 +945,7 @@ void rm_proxy_on_request_trailers(rm_proxy_stream_t *ps, rm_headers_t *trailers)
     arm_per_try_timeout(ps);
     /* Kept for a connection that is not ready yet and for replays. */
     rm_headers_free(&ps->req_trailers);
-    headers_copy(&ps->req_trailers, trailers);
+    rm_headers_append_all(&ps->req_trailers, trailers);
     ps->has_req_trailers = true;
     if (ps->conn_ready && ps->conn != NULL)
         rm_upstream_conn_send_trailers(ps->conn, trailers);

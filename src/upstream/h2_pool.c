@@ -773,9 +773,7 @@ static void op_send_data(rm_upstream_conn_t *uc, struct evbuffer *data, bool end
 static void op_send_trailers(rm_upstream_conn_t *uc, const rm_headers_t *trailers)
 {
     h2_stream_t *s = (h2_stream_t *)uc;
-    for (size_t i = 0; i < trailers->n; i++)
-        rm_headers_add(&s->trailers, trailers->v[i].name, trailers->v[i].name_len, trailers->v[i].value,
-                       trailers->v[i].value_len);
+    rm_headers_append_all(&s->trailers, trailers);
     s->has_trailers = s->trailers.n > 0;
     op_send_data(uc, s->out, true); /* adds nothing; ends the body and wakes the data source */
 }

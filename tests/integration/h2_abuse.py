@@ -319,16 +319,17 @@ def case_drain(host, port, arg):
     conn.send_headers(1, request_headers("%s:%d" % (host, port), "/delay/1500"), end_stream=True)
     s.sendall(conn.data_to_send())
     # Start the graceful shutdown only once remora has the request in flight (the upstream holds
-    # it 1.5 s): polled from the admin's stats, with a deadline.
+    # it 1.5 s): the admin's gauge is read until it says so, with a deadline (each read is one
+    # loopback HTTP exchange, which paces the loop).
     end = time.monotonic() + 10
     while True:
-        stats = urllib.request.urlopen("http://%s/stats" % admin, timeout=5).read().decode()
+        stats = urllib.request.urlopen("http://%s/stats?filter=downstream_rq_active" % admin,
+                                       timeout=5).read().decode()
         if "http.ingress_http.downstream_rq_active: 1" in stats:
             break
         if time.monotonic() > end:
             print("request never became active")
             return
-        time.sleep(0.02)
     os.kill(int(pid), signal.SIGTERM)
     # Raw frames from here: python-h2 stops accepting frames once it has seen GOAWAY.
     from hpack import Decoder
