@@ -73,6 +73,7 @@ static int group_setup(void **state)
         cluster_with("queue", &g_a2, 1,
                      "circuit_breakers: {thresholds: [{max_connections: 1, max_pending_requests: 1}]}"),
         cluster_with("allbad", &g_bad, 1, "circuit_breakers: {thresholds: [{max_retries: 0}]}"),
+        harness_yaml_cluster("backoff", &g_bad, 1, NULL),
         cluster_with("ff", &g_a1, 1,
                      "typed_extension_protocol_options: {remora.fail_fast: {\"@type\": \"" FF_TYPE "\", "
                      "consecutive_failures: 3, open_duration: 1s}}"),
@@ -97,6 +98,9 @@ static int group_setup(void **state)
             " {name: queue, domains: [queue], routes: [{match: {prefix: /}, route: {cluster: queue}}]},"
             " {name: allbad, domains: [allbad], retry_policy: {retry_on: 5xx, num_retries: 3},"
             "  routes: [{match: {prefix: /}, route: {cluster: allbad}}]},"
+            " {name: backoff, domains: [backoff], routes: [{match: {prefix: /}, route: {cluster: backoff,"
+            "  retry_policy: {retry_on: 5xx, num_retries: 3,"
+            "   retry_back_off: {base_interval: 5s, max_interval: 10s}}}}]},"
             " {name: ff, domains: [ff], routes: [{match: {prefix: /}, route: {cluster: ff}}]}]",
     };
     char *yaml = harness_yaml_bootstrap(&listener, 1, clusters, nclusters);
@@ -506,6 +510,69 @@ static void test_max_retries(void **state)
     expect_stat("cluster.allbad.upstream_rq_retry", HARNESS_EQ, retry0);
 }
 
+/* ---- clients that leave ---- */
+
+/* A GET through virtual host `vhost` whose client gives up after timeout_ms. Returns curl's code. */
+static int impatient_get(const char *vhost, const char *path, int timeout_ms)
+{
+    char *host = harness_fmt("Host: %s", vhost);
+    const char *headers[] = {host, NULL};
+    char *url = harness_fmt("http://127.0.0.1:%d%s", g_port, path);
+    harness_req_t req = {.url = url, .headers = headers, .timeout_ms = timeout_ms};
+    harness_resp_t resp;
+    harness_http(&req, &resp);
+    int code = resp.curl_code;
+    harness_resp_free(&resp);
+    free(url);
+    free(host);
+    return code;
+}
+
+/* The client goes away while its retry waits out the back-off: the stream is cleaned up (no
+ * request left active, the retry slot given back) and the proxy keeps serving. */
+static void test_client_leaves_during_backoff(void **state)
+{
+    (void)state;
+    uint64_t retry0 = stat_or_zero("cluster.backoff.upstream_rq_retry");
+    uint64_t rx_reset0 = stat_or_zero("http.ingress_http.downstream_rq_rx_reset");
+    int code = impatient_get("backoff", "/headers", 400);
+    IT_ASSERT(code != 0, "the request should still be waiting for its retry when the client leaves");
+    expect_stat("cluster.backoff.upstream_rq_retry", HARNESS_GE, retry0 + 1);
+    expect_stat("http.ingress_http.downstream_rq_rx_reset", HARNESS_GE, rx_reset0 + 1);
+    expect_stat("cluster.backoff.upstream_rq_active", HARNESS_EQ, 0);
+    expect_stat("cluster.backoff.circuit_breakers.default.rq_retry_open", HARNESS_EQ, 0);
+    outcome_t o;
+    request("plain", "GET", "/headers", NULL, 0, false, &o);
+    IT_ASSERT(o.resp.status == 200 || o.resp.status == 503, "still serving: status %ld", o.resp.status);
+    harness_resp_free(&o.resp);
+}
+
+/* The client goes away while its request waits for the cluster's only connection: it leaves the
+ * queue, and the connection serves the next request once free. */
+static void test_client_leaves_while_queued(void **state)
+{
+    (void)state;
+    uint64_t cx0 = stat_or_zero("cluster.queue.upstream_cx_total");
+    bg_req_t first = {"queue", "/delay/1200", 0};
+    pthread_t t1;
+    pthread_create(&t1, NULL, bg_request, &first);
+    expect_stat("cluster.queue.upstream_rq_active", HARNESS_EQ, 1);
+    expect_stat("cluster.queue.upstream_cx_active", HARNESS_EQ, 1);
+    int code = impatient_get("queue", "/headers", 300);
+    IT_ASSERT(code != 0, "the queued request should not have been answered within 300 ms");
+    expect_stat("cluster.queue.upstream_rq_pending_active", HARNESS_EQ, 0);
+    expect_stat("cluster.queue.upstream_rq_active", HARNESS_EQ, 1);
+    pthread_join(t1, NULL);
+    IT_ASSERT(first.status == 200, "the request holding the connection: status %ld", first.status);
+    outcome_t o;
+    request("queue", "GET", "/headers", NULL, 0, false, &o);
+    IT_ASSERT(o.resp.status == 200, "after the queue emptied: status %ld", o.resp.status);
+    harness_resp_free(&o.resp);
+    IT_ASSERT(stat_or_zero("cluster.queue.upstream_cx_total") - cx0 <= 1,
+              "max_connections 1 but %llu connections were opened",
+              (unsigned long long)(stat_or_zero("cluster.queue.upstream_cx_total") - cx0));
+}
+
 /* ---- the fail-fast breaker ---- */
 
 /* Sends GET path to the ff cluster until a request is not refused by the open breaker; returns its
@@ -583,6 +650,8 @@ int main(void)
         cmocka_unit_test(test_limits_are_cluster_wide_across_workers),
         cmocka_unit_test(test_max_connections_and_pending),
         cmocka_unit_test(test_max_retries),
+        cmocka_unit_test(test_client_leaves_during_backoff),
+        cmocka_unit_test(test_client_leaves_while_queued),
         cmocka_unit_test(test_fail_fast_breaker),
     };
     return cmocka_run_group_tests_name("resilience", tests, group_setup, group_teardown);
